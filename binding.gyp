@@ -1,0 +1,31 @@
+{
+  "targets": [
+    {
+      "target_name": "edgeloop",
+      "sources": [
+        "native/addon.cc",
+        "native/poll.cc",
+        "native/sys.cc",
+        "native/errno_names.cc"
+      ],
+      "dependencies": [
+        "<!(node -p \"require('node-addon-api').targets\"):node_addon_api"
+      ],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "conditions": [
+        ["OS=='linux'", {
+          "sources": ["native/selector_epoll.cc"]
+        }],
+        ["OS=='mac' or OS=='freebsd' or OS=='openbsd'", {
+          "sources": ["native/selector_kqueue.cc"]
+        }],
+        ["OS=='mac'", {
+          "xcode_settings": {
+            "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+            "MACOSX_DEPLOYMENT_TARGET": "10.15"
+          }
+        }]
+      ]
+    }
+  ]
+}
