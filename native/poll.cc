@@ -37,6 +37,7 @@ Napi::Function Poll::Define(Napi::Env env) {
           InstanceMethod<&Poll::Deregister>("deregister"),
           InstanceMethod<&Poll::Wait>("wait"),
           InstanceMethod<&Poll::AddWaker>("addWaker"),
+          InstanceMethod<&Poll::RemoveWaker>("removeWaker"),
           InstanceMethod<&Poll::Fd>("fd"),
           InstanceMethod<&Poll::Close>("close"),
           InstanceMethod<&Poll::Attach>("attach"),
@@ -145,6 +146,10 @@ Napi::Value Poll::AddWaker(const Napi::CallbackInfo& info) {
   if (r < 0) return Napi::Number::New(info.Env(), r);
   int wake_fd = selector_.waker_fd() >= 0 ? selector_.waker_fd() : selector_.fd();
   return Napi::Number::New(info.Env(), wake_fd);
+}
+
+Napi::Value Poll::RemoveWaker(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), selector_.RemoveWaker());
 }
 
 Napi::Value Poll::Close(const Napi::CallbackInfo& info) {

@@ -21,6 +21,7 @@ class Poll : public Napi::ObjectWrap<Poll> {
   Napi::Value Deregister(const Napi::CallbackInfo& info);
   Napi::Value Wait(const Napi::CallbackInfo& info);
   Napi::Value AddWaker(const Napi::CallbackInfo& info);
+  Napi::Value RemoveWaker(const Napi::CallbackInfo& info);
   Napi::Value Fd(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Attach(const Napi::CallbackInfo& info);

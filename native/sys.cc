@@ -620,6 +620,9 @@ void ExportSys(Napi::Env env, Napi::Object exports) {
   set("EWOULDBLOCK", EWOULDBLOCK);
   set("EINPROGRESS", EINPROGRESS);
   set("EINTR", EINTR);
+  set("ECONNABORTED", ECONNABORTED);
+  set("EMFILE", EMFILE);
+  set("ENFILE", ENFILE);
   exports.Set("constants", c);
 }
 

@@ -1,0 +1,18 @@
+/**
+ * edgeloop: a readiness Poll over epoll/kqueue and non-blocking sockets that
+ * bypass libuv's stream machinery.
+ *
+ * @packageDocumentation
+ */
+import { native } from './native';
+
+export { SysError, WOULD_BLOCK, isWouldBlock, type WouldBlock } from './errors';
+export { Events, MAX_EVENTS_CAPACITY } from './events';
+export { Interest, MAX_TOKEN, PollOpt, Ready } from './interest';
+export { Poll } from './poll';
+export type { Evented, Source } from './source';
+export { RemoteWaker, Waker, type Wakeable, type WakerHandle } from './waker';
+export * from './net/index';
+
+/** The readiness backend compiled into this build: `'epoll'` or `'kqueue'`. */
+export const backend: 'epoll' | 'kqueue' = native.backend;

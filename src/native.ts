@@ -1,0 +1,104 @@
+/**
+ * The one place that loads the compiled addon.
+ *
+ * node-gyp-build looks for a prebuild matching this platform and ABI under
+ * prebuilds/, then for build/Release, so the same line works from a source
+ * checkout and from an installed package.
+ *
+ * @packageDocumentation
+ * @internal
+ */
+import * as path from 'node:path';
+
+/** The native Poll object (native/poll.cc). All results are counts or -errno. */
+export interface NativePoll {
+  register(fd: number, token: number, interest: number, opts: number): number;
+  reregister(fd: number, token: number, interest: number, opts: number): number;
+  deregister(fd: number): number;
+  wait(events: Uint32Array, timeoutMs: number): number;
+  addWaker(token: number): number;
+  removeWaker(): number;
+  fd(): number;
+  close(): void;
+  attach(onReady: (status: number) => void, resource: object): number;
+  detach(): void;
+  ref(): void;
+  unref(): void;
+}
+
+/** The constants native/sys.cc exports, read from the platform's headers. */
+export interface NativeConstants {
+  SLOT_SIZE: number;
+  AF_INET: number;
+  AF_INET6: number;
+  AF_UNIX: number;
+  SOCK_STREAM: number;
+  SOCK_DGRAM: number;
+  SHUT_RD: number;
+  SHUT_WR: number;
+  SHUT_RDWR: number;
+  SOL_SOCKET: number;
+  IPPROTO_TCP: number;
+  IPPROTO_IPV6: number;
+  SO_REUSEADDR: number;
+  SO_REUSEPORT?: number;
+  SO_KEEPALIVE: number;
+  SO_ERROR: number;
+  SO_RCVBUF: number;
+  SO_SNDBUF: number;
+  SO_BROADCAST: number;
+  TCP_NODELAY: number;
+  TCP_KEEPIDLE?: number;
+  IPV6_V6ONLY: number;
+  EAGAIN: number;
+  EWOULDBLOCK: number;
+  EINPROGRESS: number;
+  EINTR: number;
+  ECONNABORTED: number;
+  EMFILE: number;
+  ENFILE: number;
+}
+
+/** A decoded address slot (see native/sys.cc). */
+export type NativeAddress =
+  | { family: 'IPv4'; address: string; port: number }
+  | { family: 'IPv6'; address: string; port: number; flowinfo: number; scopeid: number }
+  | { family: 'unix'; path: Buffer; abstract: boolean };
+
+/** The addon's exports. */
+export interface Native {
+  Poll: new () => NativePoll;
+  backend: 'epoll' | 'kqueue';
+  constants: NativeConstants;
+  socket(domain: number, type: number, protocol: number): number;
+  socketpair(domain: number, type: number, out: Int32Array): number;
+  bind(fd: number, slot: Uint8Array): number;
+  connect(fd: number, slot: Uint8Array): number;
+  listen(fd: number, backlog: number): number;
+  accept(fd: number): number;
+  read(fd: number, buf: Uint8Array, offset: number, length: number): number;
+  write(fd: number, buf: Uint8Array, offset: number, length: number): number;
+  peek(fd: number, buf: Uint8Array, offset: number, length: number): number;
+  readv(fd: number, bufs: readonly Uint8Array[]): number;
+  writev(fd: number, bufs: readonly Uint8Array[]): number;
+  recvFrom(fd: number, buf: Uint8Array, offset: number, length: number, slot: Uint8Array): number;
+  sendTo(fd: number, buf: Uint8Array, offset: number, length: number, slot: Uint8Array): number;
+  shutdown(fd: number, how: number): number;
+  close(fd: number): number;
+  setSockOptInt(fd: number, level: number, name: number, value: number): number;
+  getSockOptInt(fd: number, level: number, name: number, out: Int32Array): number;
+  getSockName(fd: number, slot: Uint8Array): number;
+  getPeerName(fd: number, slot: Uint8Array): number;
+  encodeInet(host: string, port: number, slot: Uint8Array): number;
+  encodeUnix(path: Uint8Array, abstract: boolean, slot: Uint8Array): number;
+  decodeAddress(slot: Uint8Array): NativeAddress | null;
+  wake(fd: number): number;
+  errnoName(errno: number): string;
+  errnoMessage(errno: number): string;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const load = require('node-gyp-build') as (dir: string) => unknown;
+
+/** The loaded addon, shared by every module of the package. */
+export const native = load(path.join(__dirname, '..')) as Native;

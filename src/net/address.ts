@@ -1,0 +1,145 @@
+/**
+ * Socket addresses: parsing, and the native "address slot" they travel in.
+ *
+ * @packageDocumentation
+ */
+import { SysError } from '../errors';
+import { native } from '../native';
+
+/** An IPv4 or IPv6 socket address. */
+export interface InetAddress {
+  readonly family: 'IPv4' | 'IPv6';
+  /** Numeric host, e.g. `'127.0.0.1'` or `'::1'`. */
+  readonly address: string;
+  readonly port: number;
+}
+
+/** A Unix-domain socket address. */
+export interface UnixAddress {
+  readonly family: 'unix';
+  /** The filesystem path or abstract name; `''` for an unnamed socket. */
+  readonly path: string;
+  /** True for a Linux abstract name (no file on disk). */
+  readonly abstract: boolean;
+}
+
+/**
+ * Where an inet socket binds or connects: `'127.0.0.1:8080'`, `'[::1]:80'`,
+ * `{ host, port }`, or an {@link InetAddress}. Hosts are numeric; the one
+ * name accepted is `localhost`, meaning 127.0.0.1 (name resolution can block
+ * and belongs to the caller).
+ */
+export type InetAddressLike = string | { host?: string; address?: string; port: number } | InetAddress;
+
+/**
+ * Where a Unix socket binds or connects: a path, a string starting with NUL
+ * for a Linux abstract name (`'\0name'`, as Node spells it), or
+ * `{ path, abstract }`.
+ */
+export type UnixAddressLike = string | Buffer | { path: string | Buffer; abstract?: boolean };
+
+const SLOT_SIZE = native.constants.SLOT_SIZE;
+
+/**
+ * A fresh, 8-byte aligned address slot.
+ *
+ * @internal
+ */
+export function newSlot(): Uint8Array {
+  return new Uint8Array(new ArrayBuffer(SLOT_SIZE));
+}
+
+function badAddress(what: string): TypeError {
+  const err = new TypeError(`invalid address: ${what}`) as TypeError & { code: string };
+  err.code = 'ERR_INVALID_ADDRESS';
+  return err;
+}
+
+function checkPort(port: unknown, what: string): number {
+  if (typeof port === 'string' && /^\d{1,5}$/.test(port)) port = Number(port);
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`port must be an integer in 0..65535 (${what})`);
+  }
+  return port;
+}
+
+/**
+ * Parses an inet address into host and port without encoding it.
+ *
+ * @internal
+ */
+export function parseInet(addr: InetAddressLike): { host: string; port: number } {
+  if (typeof addr === 'string') {
+    const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(addr);
+    if (bracketed) return { host: bracketed[1], port: checkPort(bracketed[2], addr) };
+    const colon = addr.lastIndexOf(':');
+    if (colon <= 0 || addr.indexOf(':') !== colon) throw badAddress(`${addr} (expected host:port or [v6]:port)`);
+    return { host: addr.slice(0, colon), port: checkPort(addr.slice(colon + 1), addr) };
+  }
+  if (typeof addr !== 'object' || addr === null) throw badAddress(String(addr));
+  const host = 'host' in addr && addr.host !== undefined ? addr.host : addr.address;
+  if (typeof host !== 'string') throw badAddress('host must be a string');
+  return { host, port: checkPort(addr.port, host) };
+}
+
+/**
+ * Encodes an inet address into a new slot.
+ *
+ * @internal
+ */
+export function encodeInet(addr: InetAddressLike): { slot: Uint8Array; host: string; port: number; family: number } {
+  const { host, port } = parseInet(addr);
+  const numeric = host === 'localhost' ? '127.0.0.1' : host;
+  const slot = newSlot();
+  const r = native.encodeInet(numeric, port, slot);
+  if (r < 0) throw badAddress(`${host} is not a numeric IPv4 or IPv6 address`);
+  const family = numeric.includes(':') ? native.constants.AF_INET6 : native.constants.AF_INET;
+  return { slot, host: numeric, port, family };
+}
+
+/**
+ * Encodes a Unix address into a new slot.
+ *
+ * @internal
+ */
+export function encodeUnix(addr: UnixAddressLike): { slot: Uint8Array; display: string } {
+  let path: Buffer;
+  let abstract = false;
+  if (typeof addr === 'string') {
+    abstract = addr.startsWith('\0');
+    path = Buffer.from(abstract ? addr.slice(1) : addr);
+  } else if (Buffer.isBuffer(addr)) {
+    abstract = addr.length > 0 && addr[0] === 0;
+    path = abstract ? addr.subarray(1) : addr;
+  } else if (typeof addr === 'object' && addr !== null && (typeof addr.path === 'string' || Buffer.isBuffer(addr.path))) {
+    abstract = addr.abstract === true;
+    path = Buffer.from(addr.path);
+  } else {
+    throw badAddress('expected a path string, Buffer or { path, abstract }');
+  }
+  if (!abstract && path.length === 0) throw badAddress('empty Unix socket path');
+  const slot = newSlot();
+  const r = native.encodeUnix(path, abstract, slot);
+  if (r < 0) throw new SysError(r, 'bind', (abstract ? '@' : '') + path.toString());
+  return { slot, display: (abstract ? '@' : '') + path.toString() };
+}
+
+/**
+ * Decodes a slot written by the kernel.
+ *
+ * @internal
+ */
+export function decodeSlot(slot: Uint8Array): InetAddress | UnixAddress {
+  const decoded = native.decodeAddress(slot);
+  if (decoded === null) throw new TypeError('unsupported address family');
+  if (decoded.family === 'unix') {
+    return { family: 'unix', path: decoded.path.toString(), abstract: decoded.abstract };
+  }
+  return { family: decoded.family, address: decoded.address, port: decoded.port };
+}
+
+/** Formats an address as `host:port`, `[v6]:port` or a path. */
+export function formatAddress(addr: InetAddress | UnixAddress): string {
+  if (addr.family === 'unix') return addr.abstract ? `@${addr.path}` : addr.path;
+  return addr.family === 'IPv6' ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`;
+}

@@ -1,0 +1,113 @@
+/**
+ * What every socket shares: an fd, options, addresses, and a close that
+ * leaves every Poll first.
+ *
+ * @packageDocumentation
+ */
+import { SysError, check, closedError } from '../errors';
+import { native } from '../native';
+import type { Tracked } from '../source';
+import { decodeSlot, newSlot, type InetAddress, type UnixAddress } from './address';
+
+const C = native.constants;
+
+/**
+ * Opens a non-blocking, close-on-exec socket.
+ *
+ * @internal
+ */
+export function openSocket(domain: number, type: number): number {
+  return check(native.socket(domain, type, 0), 'socket');
+}
+
+/**
+ * Base of every edgeloop socket.
+ *
+ * All sockets are non-blocking and close-on-exec, and writes never raise
+ * SIGPIPE. {@link close} deregisters the socket from every Poll it is
+ * registered with before closing the fd, so a duplicate of the fd (held by a
+ * forked child, say) cannot keep delivering events under the old token.
+ */
+export abstract class Socket implements Tracked {
+  /** The descriptor; -1 once closed. Treat as read-only. */
+  fd: number;
+  /** @internal */
+  registeredIn: Tracked['registeredIn'] = null;
+
+  /** @param fd - an open, non-blocking socket descriptor this object now owns */
+  protected constructor(fd: number) {
+    this.fd = fd;
+  }
+
+  /** True once {@link close} ran. */
+  get isClosed(): boolean {
+    return this.fd < 0;
+  }
+
+  /**
+   * Deregisters from every Poll, then closes the fd. Calling it twice is
+   * harmless.
+   */
+  close(): void {
+    const fd = this.fd;
+    if (fd < 0) return;
+    const polls = this.registeredIn;
+    if (polls !== null) {
+      for (const poll of polls) {
+        poll.deregisterFd(fd);
+        poll.forget(this);
+      }
+      this.registeredIn = null;
+    }
+    this.fd = -1;
+    native.close(fd);
+  }
+
+  /** The address this socket is bound to. */
+  localAddress(): InetAddress | UnixAddress {
+    const slot = newSlot();
+    check(native.getSockName(this.liveFd(), slot), 'getsockname');
+    return decodeSlot(slot);
+  }
+
+  /**
+   * Reads and clears the socket's pending error (SO_ERROR): how a
+   * non-blocking connect reports failure once the socket turns writable.
+   *
+   * @returns the error, or null when there is none
+   */
+  takeError(): SysError | null {
+    const out = new Int32Array(1);
+    check(native.getSockOptInt(this.liveFd(), C.SOL_SOCKET, C.SO_ERROR, out), 'getsockopt');
+    return out[0] === 0 ? null : new SysError(out[0], 'connect');
+  }
+
+  /** Sets an integer socket option; throws SysError on failure. */
+  protected setIntOption(level: number, name: number, value: number, what: string): void {
+    check(native.setSockOptInt(this.liveFd(), level, name, value), `setsockopt ${what}`);
+  }
+
+  /** Reads an integer socket option. */
+  protected getIntOption(level: number, name: number, what: string): number {
+    const out = new Int32Array(1);
+    check(native.getSockOptInt(this.liveFd(), level, name, out), `getsockopt ${what}`);
+    return out[0];
+  }
+
+  /** The fd, or a TypeError if the socket is closed. */
+  protected liveFd(): number {
+    const fd = this.fd;
+    if (fd < 0) throw closedError('socket');
+    return fd;
+  }
+}
+
+/**
+ * Closes `fd` and rethrows: for constructors that fail halfway.
+ *
+ * @internal
+ */
+export function closeAndThrow(fd: number, err: unknown): never {
+  native.close(fd);
+  throw err;
+}

@@ -1,0 +1,160 @@
+/**
+ * TCP: listeners and streams.
+ *
+ * @packageDocumentation
+ */
+import { SysError } from '../errors';
+import { native } from '../native';
+import { encodeInet, type InetAddress, type InetAddressLike } from './address';
+import { ListenerSocket } from './listener';
+import { closeAndThrow, openSocket } from './socket';
+import { StreamSocket } from './stream';
+
+const C = native.constants;
+
+/** Options for {@link TcpListener.bind}. */
+export interface TcpListenerOptions {
+  /** SO_REUSEADDR, so a restarted server can rebind at once. Default true. */
+  reuseAddress?: boolean;
+  /** SO_REUSEPORT, so several listeners (e.g. worker threads) share a port. Default false. */
+  reusePort?: boolean;
+  /** Listen queue length. Default 1024. */
+  backlog?: number;
+  /** IPv6 only (no v4-mapped peers) for an IPv6 address. Default: the system's. */
+  ipv6Only?: boolean;
+}
+
+/**
+ * A TCP listening socket.
+ *
+ * @example
+ * ```ts
+ * const listener = TcpListener.bind('127.0.0.1:0');
+ * console.log(listener.localAddress().port);
+ * ```
+ */
+export class TcpListener extends ListenerSocket<TcpStream> {
+  /**
+   * Binds and listens on `addr` (port 0 picks a free port).
+   *
+   * @throws SysError EADDRINUSE, EACCES (ports below 1024 without privilege), ...
+   */
+  static override bind(addr: InetAddressLike, options: TcpListenerOptions = {}): TcpListener {
+    const { slot, host, port, family } = encodeInet(addr);
+    const backlog = options.backlog ?? 1024;
+    if (!Number.isInteger(backlog) || backlog < 0) throw new RangeError('backlog must be a non-negative integer');
+    const fd = openSocket(family, C.SOCK_STREAM);
+    try {
+      const setOpt = (level: number, name: number, on: boolean, what: string): void => {
+        const r = native.setSockOptInt(fd, level, name, on ? 1 : 0);
+        if (r < 0) throw new SysError(r, `setsockopt ${what}`);
+      };
+      if (options.reuseAddress !== false) setOpt(C.SOL_SOCKET, C.SO_REUSEADDR, true, 'SO_REUSEADDR');
+      if (options.reusePort === true) {
+        if (C.SO_REUSEPORT === undefined) throw new RangeError('reusePort is not supported on this platform');
+        setOpt(C.SOL_SOCKET, C.SO_REUSEPORT, true, 'SO_REUSEPORT');
+      }
+      if (options.ipv6Only !== undefined && family === C.AF_INET6) {
+        setOpt(C.IPPROTO_IPV6, C.IPV6_V6ONLY, options.ipv6Only, 'IPV6_V6ONLY');
+      }
+      let r = native.bind(fd, slot);
+      if (r < 0) throw new SysError(r, 'bind', host, port);
+      r = native.listen(fd, backlog);
+      if (r < 0) throw new SysError(r, 'listen', host, port);
+    } catch (err) {
+      closeAndThrow(fd, err);
+    }
+    return new TcpListener(fd);
+  }
+
+  /** Takes ownership of an fd that is already a listening TCP socket. */
+  static fromFd(fd: number): TcpListener {
+    return new TcpListener(fd);
+  }
+
+  /** The bound address (with the port the kernel picked for port 0). */
+  override localAddress(): InetAddress {
+    return super.localAddress() as InetAddress;
+  }
+
+  protected override wrap(fd: number): TcpStream {
+    return TcpStream.fromFd(fd);
+  }
+}
+
+/**
+ * A TCP connection.
+ *
+ * @example
+ * ```ts
+ * const stream = TcpStream.connect('127.0.0.1:8080');
+ * poll.register(stream, 1, Interest.WRITABLE);
+ * // on the writable event:
+ * const err = stream.takeError();
+ * if (err) throw err; // e.g. ECONNREFUSED
+ * ```
+ */
+export class TcpStream extends StreamSocket {
+  /**
+   * Starts a non-blocking connect and returns at once. The connection is
+   * complete when the stream turns writable; then {@link takeError} is null
+   * on success or holds the failure (ECONNREFUSED, ETIMEDOUT, ...).
+   *
+   * @throws SysError when the connect fails at once (e.g. EADDRNOTAVAIL)
+   */
+  static connect(addr: InetAddressLike): TcpStream {
+    const { slot, host, port, family } = encodeInet(addr);
+    const fd = openSocket(family, C.SOCK_STREAM);
+    const r = native.connect(fd, slot);
+    if (r < 0 && r !== -C.EINPROGRESS) closeAndThrow(fd, new SysError(r, 'connect', host, port));
+    return new TcpStream(fd);
+  }
+
+  /** Takes ownership of an fd that is a connected TCP socket. */
+  static fromFd(fd: number): TcpStream {
+    return new TcpStream(fd);
+  }
+
+  /** TCP_NODELAY: send small writes at once instead of coalescing (Nagle). */
+  setNoDelay(noDelay = true): void {
+    this.setIntOption(C.IPPROTO_TCP, C.TCP_NODELAY, noDelay ? 1 : 0, 'TCP_NODELAY');
+  }
+
+  /** Whether TCP_NODELAY is set. */
+  noDelay(): boolean {
+    return this.getIntOption(C.IPPROTO_TCP, C.TCP_NODELAY, 'TCP_NODELAY') !== 0;
+  }
+
+  /**
+   * SO_KEEPALIVE, and optionally the idle time before the first probe.
+   *
+   * @param enable - turn keep-alive probes on or off
+   * @param initialDelaySeconds - idle seconds before probing (TCP_KEEPIDLE)
+   */
+  setKeepAlive(enable = true, initialDelaySeconds?: number): void {
+    this.setIntOption(C.SOL_SOCKET, C.SO_KEEPALIVE, enable ? 1 : 0, 'SO_KEEPALIVE');
+    if (enable && initialDelaySeconds !== undefined) {
+      if (!Number.isInteger(initialDelaySeconds) || initialDelaySeconds < 1) {
+        throw new RangeError('initialDelaySeconds must be a positive integer');
+      }
+      if (C.TCP_KEEPIDLE !== undefined) {
+        this.setIntOption(C.IPPROTO_TCP, C.TCP_KEEPIDLE, initialDelaySeconds, 'TCP_KEEPIDLE');
+      }
+    }
+  }
+
+  /** Whether SO_KEEPALIVE is set. */
+  keepAlive(): boolean {
+    return this.getIntOption(C.SOL_SOCKET, C.SO_KEEPALIVE, 'SO_KEEPALIVE') !== 0;
+  }
+
+  /** The local address. */
+  override localAddress(): InetAddress {
+    return super.localAddress() as InetAddress;
+  }
+
+  /** The peer's address. */
+  override peerAddress(): InetAddress {
+    return super.peerAddress() as InetAddress;
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * Waker: makes a blocked poll return, from any thread.
+ *
+ * @packageDocumentation
+ */
+import { SysError, check } from './errors';
+import { checkToken } from './interest';
+import { native } from './native';
+import type { Poll } from './poll';
+
+/**
+ * A structured-clonable reference to a {@link Waker}, for `postMessage` to a
+ * worker thread. Turn it back into something with `wake()` with
+ * {@link Waker.fromHandle}.
+ */
+export interface WakerHandle {
+  /** The descriptor to signal (an eventfd on Linux, the kqueue on BSD). */
+  readonly fd: number;
+  /** Shared flag: [0] becomes 1 when the Waker or its Poll is closed. */
+  readonly state: SharedArrayBuffer;
+}
+
+/** Something that can wake a Poll: a {@link Waker} or a {@link RemoteWaker}. */
+export interface Wakeable {
+  /** Makes the Poll's current or next poll return the waker's token. */
+  wake(): void;
+}
+
+function wakeFd(fd: number, state: Int32Array): void {
+  if (Atomics.load(state, 0) !== 0) {
+    const err = new TypeError('waker is closed') as TypeError & { code: string };
+    err.code = 'ERR_WAKER_CLOSED';
+    throw err;
+  }
+  const r = native.wake(fd);
+  if (r < 0) throw new SysError(r, 'wake');
+}
+
+/**
+ * Wakes a {@link Poll} from this or another thread.
+ *
+ * `wake()` makes a poll that is blocked now, or the next one, return an event
+ * with this waker's token that is readable. Several wakes before a poll
+ * coalesce into one event, and a poll after that with no new wake returns
+ * nothing for the waker. One Waker per Poll; creating a second throws.
+ *
+ * Backends: an eventfd on Linux, EVFILT_USER on kqueue.
+ *
+ * @example
+ * ```ts
+ * const waker = new Waker(poll, 99);
+ * worker.postMessage(waker.handle());
+ * // in the worker: Waker.fromHandle(handle).wake();
+ * ```
+ */
+export class Waker implements Wakeable {
+  /** The token the waker's events carry. */
+  readonly token: number;
+  private readonly fd: number;
+  private readonly state: Int32Array;
+  private readonly poll: Poll;
+
+  /**
+   * @param poll - the Poll to wake
+   * @param token - the token its events carry (0 .. 2^32-1)
+   * @throws SysError EEXIST when the Poll already has a Waker
+   */
+  constructor(poll: Poll, token: number) {
+    this.token = checkToken(token);
+    this.poll = poll;
+    this.fd = check(poll.native.addWaker(this.token), 'waker');
+    this.state = new Int32Array(new SharedArrayBuffer(4));
+    poll.wakerState = this.state;
+  }
+
+  /** Wakes the Poll. Throws once the Waker or its Poll is closed. */
+  wake(): void {
+    wakeFd(this.fd, this.state);
+  }
+
+  /** A handle to post to a worker; see {@link Waker.fromHandle}. */
+  handle(): WakerHandle {
+    return { fd: this.fd, state: this.state.buffer as SharedArrayBuffer };
+  }
+
+  /**
+   * Rebuilds a waker from a handle posted from another thread.
+   *
+   * Closing the Waker (or its Poll) sets the shared flag, after which the
+   * remote `wake()` throws instead of signalling a descriptor that may have
+   * been reused. Close the Waker only once remote wakers are done with it.
+   */
+  static fromHandle(handle: WakerHandle): RemoteWaker {
+    return new RemoteWaker(handle);
+  }
+
+  /** True until {@link close} (or the Poll's close). */
+  get isOpen(): boolean {
+    return Atomics.load(this.state, 0) === 0;
+  }
+
+  /** Releases the waker; the Poll may get a new one afterwards. */
+  close(): void {
+    if (Atomics.exchange(this.state, 0, 1) !== 0) return;
+    if (this.poll.isOpen) {
+      this.poll.native.removeWaker();
+      this.poll.wakerState = null;
+    }
+  }
+}
+
+/** A Waker's other end, in another thread. */
+export class RemoteWaker implements Wakeable {
+  private readonly fd: number;
+  private readonly state: Int32Array;
+
+  /** @param handle - from {@link Waker.handle} */
+  constructor(handle: WakerHandle) {
+    if (
+      typeof handle !== 'object' ||
+      handle === null ||
+      !Number.isInteger(handle.fd) ||
+      handle.fd < 0 ||
+      !(handle.state instanceof SharedArrayBuffer) ||
+      handle.state.byteLength < 4
+    ) {
+      throw new TypeError('not a WakerHandle');
+    }
+    this.fd = handle.fd;
+    this.state = new Int32Array(handle.state, 0, 1);
+  }
+
+  /** Wakes the Poll. Throws once the Waker or its Poll is closed. */
+  wake(): void {
+    wakeFd(this.fd, this.state);
+  }
+}
