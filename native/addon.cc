@@ -1,6 +1,6 @@
 // The addon's entry point: one Napi::Addon per environment (main thread or
 // worker), so nothing here is static and every worker gets its own state.
-#include <napi.h>
+#include "addon.h"
 
 #include "errno_names.h"
 #include "poll.h"
@@ -9,15 +9,12 @@
 
 namespace edgeloop {
 
-class Addon : public Napi::Addon<Addon> {
- public:
-  Addon(Napi::Env env, Napi::Object exports) {
-    exports.Set("Poll", Poll::Define(env));
-    ExportSys(env, exports);
-    ExportErrno(env, exports);
-    exports.Set("backend", Napi::String::New(env, kBackendName));
-  }
-};
+Addon::Addon(Napi::Env env, Napi::Object exports) {
+  exports.Set("Poll", Poll::Define(env));
+  ExportSys(env, exports);
+  ExportErrno(env, exports);
+  exports.Set("backend", Napi::String::New(env, kBackendName));
+}
 
 }  // namespace edgeloop
 

@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "addon.h"
 #include "args.h"
 #include "selector.h"
 
@@ -124,9 +125,10 @@ Napi::Value Socket(const Napi::CallbackInfo& info) {
       !ArgInt(info, 2, 0, INT32_MAX, &protocol, "protocol out of range")) {
     return info.Env().Undefined();
   }
-  return Num(info.Env(), OpenSocket(static_cast<int>(domain),
-                                    static_cast<int>(type),
-                                    static_cast<int>(protocol)));
+  int fd = OpenSocket(static_cast<int>(domain), static_cast<int>(type),
+                      static_cast<int>(protocol));
+  AddonOf(info.Env())->fds.Add(fd);
+  return Num(info.Env(), fd);
 }
 
 // socketpair(domain, type, out: Int32Array(2)) -> 0 | -errno
@@ -166,6 +168,8 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   }
   static_cast<int32_t*>(data)[0] = fds[0];
   static_cast<int32_t*>(data)[1] = fds[1];
+  AddonOf(env)->fds.Add(fds[0]);
+  AddonOf(env)->fds.Add(fds[1]);
   return Num(env, 0);
 }
 
@@ -218,6 +222,7 @@ Napi::Value Accept(const Napi::CallbackInfo& info) {
     return Num(info.Env(), r);
   }
 #endif
+  AddonOf(info.Env())->fds.Add(c);
   return Num(info.Env(), c);
 }
 
@@ -374,6 +379,7 @@ Napi::Value Shutdown(const Napi::CallbackInfo& info) {
 Napi::Value Close(const Napi::CallbackInfo& info) {
   int fd;
   if (!ArgFd(info, 0, &fd)) return info.Env().Undefined();
+  AddonOf(info.Env())->fds.Remove(fd);
   // Never retry close on EINTR: on Linux the fd is already gone.
   return Result(info.Env(), close(fd));
 }

@@ -16,3 +16,16 @@ export * from './net/index';
 
 /** The readiness backend compiled into this build: `'epoll'` or `'kqueue'`. */
 export const backend: 'epoll' | 'kqueue' = native.backend;
+export { Slab, type VacantEntry } from './slab';
+export { Connection, DEFAULT_HIGH_WATER_MARK, type ConnectionHandler } from './connection';
+export {
+  EventLoop,
+  MAX_REGISTRATIONS,
+  type EventLoopOptions,
+  type HandlerFactory,
+  type ListenOptions,
+  type LoopHandle,
+  type LoopListener,
+  type SourceHandler,
+  type SourceRegistration,
+} from './event-loop';
