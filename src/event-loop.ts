@@ -337,6 +337,28 @@ export class EventLoop implements ConnectionOwner {
   }
 
   /**
+   * One turn of the loop: a single poll (waiting up to `timeoutMs`, or until
+   * the next timer when that is sooner; -1 or omitted waits for either), then
+   * the events and due timers. For embedding the loop in another driver, and
+   * for tests.
+   *
+   * @returns the number of events the poll returned
+   */
+  turn(timeoutMs = -1): number {
+    if (this.mode !== 'idle') throw new Error(`cannot turn() a loop that is ${this.mode}`);
+    const deadline = this.timers.nextDeadline();
+    let timeout = timeoutMs;
+    if (deadline !== Infinity) {
+      const untilTimer = Math.max(0, deadline - this.now());
+      if (timeout < 0 || untilTimer < timeout) timeout = untilTimer;
+    }
+    const n = this.poll.poll(this.events, timeout);
+    this.dispatch(n);
+    if (this.timers.size > 0) this.runTimers();
+    return n;
+  }
+
+  /**
    * Makes {@link run} return after the current batch, or detaches an
    * attached loop. Safe from a handler or a timer; from another thread use
    * {@link EventLoop.stopRemote} with {@link handle}.

@@ -29,3 +29,4 @@ export {
   type SourceHandler,
   type SourceRegistration,
 } from './event-loop';
+export { LoopWorkers, runLoopInWorker, type LoopWorkersOptions } from './workers';

@@ -1,0 +1,125 @@
+/**
+ * Loops in worker threads: one blocking EventLoop per worker, several
+ * workers sharing a port through SO_REUSEPORT.
+ *
+ * @packageDocumentation
+ */
+import { Worker, isMainThread, parentPort } from 'node:worker_threads';
+import { EventLoop, type LoopHandle } from './event-loop';
+
+const READY = 'edgeloop:loop-ready';
+
+interface ReadyMessage {
+  type: typeof READY;
+  handle: LoopHandle;
+}
+
+function isReady(msg: unknown): msg is ReadyMessage {
+  return typeof msg === 'object' && msg !== null && (msg as { type?: unknown }).type === READY;
+}
+
+/**
+ * Inside a worker started by {@link LoopWorkers.start}: tells the parent the
+ * loop is ready (so it can be stopped from there), runs it until stopped,
+ * then closes it.
+ *
+ * @example
+ * ```ts
+ * // worker.js
+ * const loop = new EventLoop();
+ * loop.listen({ host: '127.0.0.1', port: 7007 }, makeHandler, { reusePort: true });
+ * runLoopInWorker(loop);
+ * ```
+ */
+export function runLoopInWorker(loop: EventLoop): void {
+  if (isMainThread || parentPort === null) throw new Error('runLoopInWorker() must be called in a worker thread');
+  parentPort.postMessage({ type: READY, handle: loop.handle() } satisfies ReadyMessage);
+  try {
+    loop.run();
+  } finally {
+    loop.close();
+  }
+}
+
+/** Options for {@link LoopWorkers.start}. */
+export interface LoopWorkersOptions {
+  /** How many workers. */
+  count: number;
+  /** The worker script; it must call {@link runLoopInWorker}. */
+  filename: string | URL;
+  /** Passed to each worker as `workerData` (with `index` added). */
+  workerData?: Record<string, unknown>;
+  /** Longest wait for every worker to report ready, in ms. Default 10000. */
+  readyTimeoutMs?: number;
+}
+
+/**
+ * A group of worker threads each running a blocking EventLoop. Listeners in
+ * the workers bind the same port with `reusePort: true` and the kernel
+ * spreads connections among them.
+ */
+export class LoopWorkers {
+  /** The worker threads. */
+  readonly threads: readonly Worker[];
+  private readonly handles: LoopHandle[];
+
+  private constructor(threads: Worker[], handles: LoopHandle[]) {
+    this.threads = threads;
+    this.handles = handles;
+  }
+
+  /** Starts the workers and resolves once every loop reported ready. */
+  static async start(options: LoopWorkersOptions): Promise<LoopWorkers> {
+    const { count, filename } = options;
+    if (!Number.isInteger(count) || count < 1) throw new RangeError('count must be a positive integer');
+    const threads: Worker[] = [];
+    const ready: Promise<LoopHandle>[] = [];
+    for (let index = 0; index < count; index++) {
+      const worker = new Worker(filename, { workerData: { ...options.workerData, index } });
+      threads.push(worker);
+      ready.push(
+        new Promise<LoopHandle>((resolve, reject) => {
+          const timer = setTimeout(
+            () => reject(new Error(`worker ${index} did not start its loop in time`)),
+            options.readyTimeoutMs ?? 10000,
+          );
+          worker.on('message', (msg: unknown) => {
+            if (isReady(msg)) {
+              clearTimeout(timer);
+              resolve(msg.handle);
+            }
+          });
+          worker.once('error', (err) => {
+            clearTimeout(timer);
+            reject(err);
+          });
+          worker.once('exit', (code) => {
+            clearTimeout(timer);
+            reject(new Error(`worker ${index} exited with code ${code} before its loop was ready`));
+          });
+        }),
+      );
+    }
+    try {
+      return new LoopWorkers(threads, await Promise.all(ready));
+    } catch (err) {
+      await Promise.all(threads.map((t) => t.terminate()));
+      throw err;
+    }
+  }
+
+  /** Stops every loop and resolves when every worker has exited. */
+  async stop(): Promise<void> {
+    const exits = this.threads.map(
+      (t) => new Promise<void>((resolve) => (t.threadId === -1 ? resolve() : t.once('exit', () => resolve()))),
+    );
+    for (const handle of this.handles) {
+      try {
+        EventLoop.stopRemote(handle);
+      } catch {
+        // The loop already closed (its worker ended on its own).
+      }
+    }
+    await Promise.all(exits);
+  }
+}
