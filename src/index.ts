@@ -30,3 +30,5 @@ export {
   type SourceRegistration,
 } from './event-loop';
 export { LoopWorkers, runLoopInWorker, type LoopWorkersOptions } from './workers';
+export { Pending } from './pending';
+export * from './service/index';
