@@ -14,7 +14,9 @@ import { ListenerSocket } from './net/listener';
 import { StreamSocket } from './net/stream';
 import { TcpListener, TcpStream, type TcpListenerOptions } from './net/tcp';
 import { UnixListener } from './net/unix';
+import { Pending } from './pending';
 import { Poll } from './poll';
+import { BlockingPool, type BlockingTask, type PoolOptions } from './pool';
 import { Slab } from './slab';
 import type { Source } from './source';
 import { TimerHeap } from './timers';
@@ -103,6 +105,8 @@ export interface EventLoopOptions {
    * it is written to stderr and the loop keeps serving.
    */
   onHandlerError?: (error: unknown, conn?: Connection) => void;
+  /** The blocking-work pool, started on the first spawnBlocking(). */
+  pool?: PoolOptions;
 }
 
 interface ListenerEntry extends LoopListener {
@@ -176,6 +180,8 @@ export class EventLoop implements ConnectionOwner {
   private readonly control = new Int32Array(new SharedArrayBuffer(4));
   private readonly wakeHooks = new Set<() => void>();
   private readonly onHandlerError?: (error: unknown, conn?: Connection) => void;
+  private readonly poolOptions?: PoolOptions;
+  private pool: BlockingPool | null = null;
   private mode: Mode = 'idle';
   private referenced = true;
   private nodeTimer: NodeJS.Timeout | null = null;
@@ -187,6 +193,7 @@ export class EventLoop implements ConnectionOwner {
   constructor(options: EventLoopOptions = {}) {
     this.events = new Events(options.eventsCapacity ?? 1024);
     this.onHandlerError = options.onHandlerError;
+    this.poolOptions = options.pool;
     this.poll = new Poll();
     try {
       this.waker = new Waker(this.poll, WAKER_TOKEN);
@@ -429,6 +436,25 @@ export class EventLoop implements ConnectionOwner {
     return () => this.wakeHooks.delete(hook);
   }
 
+  /**
+   * Runs `task(input)` on the loop's pool of worker threads (started on
+   * first use, sized by `options.pool`) and delivers the result on this
+   * loop's thread through its Waker, in run() and attach() mode alike.
+   *
+   * @returns a {@link Pending}: subscribe with `then`; `await` it in attach
+   *   mode. It rejects with the task's error, or a PoolError
+   *   (ERR_POOL_QUEUE_FULL, ERR_POOL_CLOSED, ERR_POOL_WORKER_EXITED).
+   */
+  spawnBlocking<I, O>(task: BlockingTask<I, O>, input: I): Pending<O> {
+    this.checkOpen();
+    if (this.pool === null) {
+      const pool = new BlockingPool(this.waker.handle(), this.poolOptions);
+      this.pool = pool;
+      this.onWake(() => pool.drain());
+    }
+    return this.pool.spawn(task, input);
+  }
+
   /** Wakes the loop from this thread (runs the wake hooks soon). */
   wake(): void {
     this.waker.wake();
@@ -454,6 +480,10 @@ export class EventLoop implements ConnectionOwner {
     }
     this.timers.clear();
     this.wakeHooks.clear();
+    if (this.pool !== null) {
+      void this.pool.close();
+      this.pool = null;
+    }
     Atomics.store(this.control, 0, 1);
     this.waker.close();
     this.poll.close();

@@ -32,3 +32,4 @@ export {
 export { LoopWorkers, runLoopInWorker, type LoopWorkersOptions } from './workers';
 export { Pending } from './pending';
 export * from './service/index';
+export { BlockingPool, PoolError, type BlockingTask, type PoolOptions } from './pool';
