@@ -75,6 +75,8 @@ export class Connection {
   /** @internal */ reading = true;
   /** @internal */ writableWanted = false;
   /** @internal */ closed = false;
+  /** @internal Loop time of the last readiness event (idle timeouts). */ lastActive = 0;
+  /** @internal The idle timer's id, 0 when none. */ idleTimer = 0;
   private queue: Uint8Array[] = [];
   private queueHead = 0;
   private headOffset = 0;

@@ -55,6 +55,11 @@ export interface ListenOptions extends TcpListenerOptions {
    * Default: unlimited.
    */
   maxConnections?: number;
+  /**
+   * Closes a connection that has had no readiness event for this long (ms),
+   * with an Error whose code is 'ERR_IDLE_TIMEOUT'. Default: never.
+   */
+  idleTimeoutMs?: number;
 }
 
 /** A listener the loop accepts on. */
@@ -187,6 +192,8 @@ export class EventLoop implements ConnectionOwner {
   private nodeTimer: NodeJS.Timeout | null = null;
   private nodeTimerDeadline = Infinity;
   private connectionCount = 0;
+  /** The clock read once after each poll: activity stamps for idle timeouts. */
+  private batchTime = 0;
   private readonly onUvReady = (): void => this.drainAttached();
 
   /** @param options - see {@link EventLoopOptions} */
@@ -233,6 +240,10 @@ export class EventLoop implements ConnectionOwner {
     const max = options.maxConnections;
     if (max !== undefined && (!Number.isInteger(max) || max < 0)) {
       throw new RangeError('maxConnections must be a non-negative integer');
+    }
+    const idle = options.idleTimeoutMs;
+    if (idle !== undefined && (typeof idle !== 'number' || !(idle > 0) || idle > 0x7fffffff)) {
+      throw new RangeError('idleTimeoutMs must be a positive number of milliseconds');
     }
     this.checkOpen();
     const socket = addr instanceof ListenerSocket ? addr : TcpListener.bind(addr, options);
@@ -334,6 +345,7 @@ export class EventLoop implements ConnectionOwner {
         const deadline = this.timers.nextDeadline();
         const timeout = deadline === Infinity ? -1 : Math.max(0, deadline - this.now());
         const n = this.poll.poll(this.events, timeout);
+        this.batchTime = this.now();
         this.dispatch(n);
         if (this.timers.size > 0) this.runTimers();
       }
@@ -360,6 +372,7 @@ export class EventLoop implements ConnectionOwner {
       if (timeout < 0 || untilTimer < timeout) timeout = untilTimer;
     }
     const n = this.poll.poll(this.events, timeout);
+    this.batchTime = this.now();
     this.dispatch(n);
     if (this.timers.size > 0) this.runTimers();
     return n;
@@ -379,12 +392,21 @@ export class EventLoop implements ConnectionOwner {
     if (this.mode === 'running') this.waker.wake();
   }
 
+  /** True once stop() or stopRemote() asked this loop to stop. */
+  get stopRequested(): boolean {
+    return Atomics.load(this.control, 0) !== 0;
+  }
+
   /** A handle to post to another thread, for {@link EventLoop.stopRemote}. */
   handle(): LoopHandle {
     return { waker: this.waker.handle(), control: this.control.buffer as SharedArrayBuffer };
   }
 
-  /** Stops a loop running in another thread, given its {@link handle}. */
+  /**
+   * Stops a loop in another thread, given its {@link handle}: run() returns;
+   * an attached loop's wake hooks see {@link stopRequested} (runLoopInWorker
+   * closes the loop then).
+   */
   static stopRemote(handle: LoopHandle): void {
     Atomics.store(new Int32Array(handle.control, 0, 1), 0, 1);
     new RemoteWaker(handle.waker).wake();
@@ -514,6 +536,7 @@ export class EventLoop implements ConnectionOwner {
     if (conn.isClosed) return;
     conn.closed = true;
     conn.discardQueue();
+    if (conn.idleTimer !== 0) this.timers.cancel(conn.idleTimer);
     this.removeEntry(conn);
     this.connectionCount--;
     if (conn.origin !== null) conn.origin.open--;
@@ -551,6 +574,7 @@ export class EventLoop implements ConnectionOwner {
 
   private connectionEvent(conn: Connection, readiness: number): void {
     const handler = conn.handler;
+    conn.lastActive = this.batchTime;
     try {
       if ((readiness & WRITE_EVENTS) !== 0) {
         if (conn.queuedBytes > 0 && conn.flush()) {
@@ -612,12 +636,34 @@ export class EventLoop implements ConnectionOwner {
       try {
         conn = this.addConnection(stream, {}, entry);
         conn.handler = entry.factory(conn);
+        if (entry.options.idleTimeoutMs !== undefined) this.watchIdle(conn, entry.options.idleTimeoutMs);
         this.updateInterest(conn);
       } catch (err) {
         if (conn !== null) this.failConnection(conn, err);
         else stream.close();
       }
     }
+  }
+
+  /**
+   * One loop timer per connection. Activity only stamps `lastActive` (once
+   * per batch's clock reading); the timer, when it fires early, moves itself
+   * to lastActive + timeout instead of being rescheduled on every event.
+   */
+  private watchIdle(conn: Connection, timeoutMs: number): void {
+    conn.lastActive = this.now();
+    const check = (): void => {
+      if (conn.isClosed) return;
+      const due = conn.lastActive + timeoutMs;
+      if (due > this.now()) {
+        conn.idleTimer = this.setTimeout(check, due - this.now());
+        return;
+      }
+      const err = new Error(`connection idle for ${timeoutMs} ms`) as Error & { code: string };
+      err.code = 'ERR_IDLE_TIMEOUT';
+      this.closeConnection(conn, err);
+    };
+    conn.idleTimer = this.setTimeout(check, timeoutMs);
   }
 
   private pauseAccepting(entry: ListenerEntry): void {
@@ -697,6 +743,7 @@ export class EventLoop implements ConnectionOwner {
     if (this.mode !== 'attached') return;
     for (let batch = 0; batch < ATTACH_BATCHES && this.mode === 'attached'; batch++) {
       const n = this.poll.poll(this.events, 0);
+      this.batchTime = this.now();
       this.dispatch(n);
       if (n < this.events.capacity) break;
     }

@@ -43,6 +43,8 @@ export class Slab<T> implements Iterable<[number, T]> {
   private readonly next: number[] = [];
   private freeHead = END;
   private count = 0;
+  /** Bumped by every change, so a vacant entry can tell it went stale. */
+  private version = 0;
 
   /** Number of stored values. */
   get length(): number {
@@ -61,6 +63,7 @@ export class Slab<T> implements Iterable<[number, T]> {
 
   /** Stores `value` and returns its key. */
   insert(value: T): number {
+    this.version++;
     const key = this.freeHead;
     if (key === END) {
       this.values.push(value);
@@ -81,10 +84,11 @@ export class Slab<T> implements Iterable<[number, T]> {
    */
   vacantEntry(): VacantEntry<T> {
     const key = this.nextKey;
+    const version = this.version;
     return {
       key,
       insert: (value: T): number => {
-        if (this.nextKey !== key) throw new Error(`vacant entry ${key} is stale: the slab changed since it was taken`);
+        if (this.version !== version) throw new Error(`vacant entry ${key} is stale: the slab changed since it was taken`);
         return this.insert(value);
       },
     };
@@ -117,6 +121,7 @@ export class Slab<T> implements Iterable<[number, T]> {
 
   /** Removes every value; keys start again from 0. */
   clear(): void {
+    this.version++;
     this.values.length = 0;
     this.next.length = 0;
     this.freeHead = END;
@@ -146,6 +151,7 @@ export class Slab<T> implements Iterable<[number, T]> {
   }
 
   private take(key: number): T {
+    this.version++;
     const value = this.values[key] as T;
     this.values[key] = undefined;
     this.next[key] = this.freeHead;

@@ -16,6 +16,8 @@ export interface Timer {
   readonly callback: () => void;
   /** Position in the heap, -1 when not in it. */
   index: number;
+  /** The runDue pass that added it (0 outside one): such timers wait. */
+  born: number;
 }
 
 /**
@@ -27,6 +29,11 @@ export class TimerHeap {
   private readonly heap: Timer[] = [];
   private readonly byId = new Map<number, Timer>();
   private nextId = 1;
+  private pass = 0;
+  /** The pass runDue is in, 0 when it is not running. */
+  private runningPass = 0;
+  /** Timers added during the current pass and already due: held back. */
+  private readonly deferred: Timer[] = [];
 
   /** Number of pending timers. */
   get size(): number {
@@ -40,7 +47,14 @@ export class TimerHeap {
 
   /** Adds a timer; returns its id. */
   add(deadline: number, interval: number, callback: () => void): number {
-    const timer: Timer = { id: this.nextId++, deadline, interval, callback, index: this.heap.length };
+    const timer: Timer = {
+      id: this.nextId++,
+      deadline,
+      interval,
+      callback,
+      index: this.heap.length,
+      born: this.runningPass,
+    };
     this.heap.push(timer);
     this.byId.set(timer.id, timer);
     this.up(timer.index);
@@ -51,6 +65,13 @@ export class TimerHeap {
   cancel(id: number): boolean {
     const timer = this.byId.get(id);
     if (timer === undefined) return false;
+    if (timer.index < 0) {
+      // Held back by the running pass: just forget it.
+      this.byId.delete(id);
+      const i = this.deferred.indexOf(timer);
+      if (i >= 0) this.deferred.splice(i, 1);
+      return true;
+    }
     this.removeAt(timer.index);
     return true;
   }
@@ -61,6 +82,7 @@ export class TimerHeap {
     if (timer === undefined) return false;
     const old = timer.deadline;
     timer.deadline = deadline;
+    if (timer.index < 0) return true; // held back; re-inserted after the pass
     if (deadline < old) this.up(timer.index);
     else this.down(timer.index);
     return true;
@@ -78,9 +100,30 @@ export class TimerHeap {
    * the next call, so a timer that re-adds itself cannot starve I/O.
    */
   runDue(now: number, onError: (err: unknown) => void): void {
-    let budget = this.heap.length;
-    while (budget-- > 0 && this.heap.length > 0 && this.heap[0].deadline <= now) {
+    const pass = ++this.pass;
+    this.runningPass = pass;
+    try {
+      this.runPass(pass, now, onError);
+    } finally {
+      this.runningPass = 0;
+      for (const timer of this.deferred.splice(0)) {
+        timer.born = 0;
+        timer.index = this.heap.length;
+        this.heap.push(timer);
+        this.up(timer.index);
+      }
+    }
+  }
+
+  private runPass(pass: number, now: number, onError: (err: unknown) => void): void {
+    while (this.heap.length > 0 && this.heap[0].deadline <= now) {
       const timer = this.heap[0];
+      if (timer.born === pass) {
+        // Added by a callback of this pass: hold it back for the next call.
+        this.detachTop();
+        this.deferred.push(timer);
+        continue;
+      }
       if (timer.interval > 0) {
         const next = timer.deadline + timer.interval;
         this.reschedule(timer.id, next > now ? next : now + timer.interval);
@@ -99,7 +142,20 @@ export class TimerHeap {
   clear(): void {
     for (const t of this.heap) t.index = -1;
     this.heap.length = 0;
+    this.deferred.length = 0;
     this.byId.clear();
+  }
+
+  /** Takes the top timer out of the heap but keeps it known by id. */
+  private detachTop(): void {
+    const timer = this.heap[0];
+    const last = this.heap.pop() as Timer;
+    timer.index = -1;
+    if (this.heap.length > 0) {
+      this.heap[0] = last;
+      last.index = 0;
+      this.down(0);
+    }
   }
 
   private removeAt(i: number): void {

@@ -20,8 +20,9 @@ function isReady(msg: unknown): msg is ReadyMessage {
 
 /**
  * Inside a worker started by {@link LoopWorkers.start}: tells the parent the
- * loop is ready (so it can be stopped from there), runs it until stopped,
- * then closes it.
+ * loop is ready (so it can be stopped from there), runs it until stopped
+ * (blocking run(), or attach() with `mode` 'attach'), then closes it and
+ * calls `onStopped`.
  *
  * @example
  * ```ts
@@ -31,13 +32,28 @@ function isReady(msg: unknown): msg is ReadyMessage {
  * runLoopInWorker(loop);
  * ```
  */
-export function runLoopInWorker(loop: EventLoop): void {
+export function runLoopInWorker(loop: EventLoop, mode: 'run' | 'attach' = 'run', onStopped?: () => void): void {
   if (isMainThread || parentPort === null) throw new Error('runLoopInWorker() must be called in a worker thread');
-  parentPort.postMessage({ type: READY, handle: loop.handle() } satisfies ReadyMessage);
+  const port = parentPort;
+  const ready = (): void => port.postMessage({ type: READY, handle: loop.handle() } satisfies ReadyMessage);
+  if (mode === 'attach') {
+    // stopRemote() sets the flag and wakes the loop; the wake hook closes it,
+    // and with nothing left to keep it alive the worker ends.
+    loop.onWake(() => {
+      if (!loop.stopRequested) return;
+      loop.close();
+      onStopped?.();
+    });
+    loop.attach();
+    ready();
+    return;
+  }
+  ready();
   try {
     loop.run();
   } finally {
     loop.close();
+    onStopped?.();
   }
 }
 
