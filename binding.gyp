@@ -6,7 +6,8 @@
         "native/addon.cc",
         "native/poll.cc",
         "native/sys.cc",
-        "native/errno_names.cc"
+        "native/errno_names.cc",
+        "native/passwd.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api"
@@ -14,10 +15,10 @@
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "conditions": [
         ["OS=='linux'", {
-          "sources": ["native/selector_epoll.cc"]
+          "sources": ["native/selector_epoll.cc", "native/diag_linux.cc"]
         }],
         ["OS=='mac' or OS=='freebsd' or OS=='openbsd'", {
-          "sources": ["native/selector_kqueue.cc"]
+          "sources": ["native/selector_kqueue.cc", "native/diag_none.cc"]
         }],
         ["OS=='mac'", {
           "xcode_settings": {

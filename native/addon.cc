@@ -2,6 +2,7 @@
 // worker), so nothing here is static and every worker gets its own state.
 #include "addon.h"
 
+#include "diag.h"
 #include "errno_names.h"
 #include "poll.h"
 #include "selector.h"
@@ -13,6 +14,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
   exports.Set("Poll", Poll::Define(env));
   ExportSys(env, exports);
   ExportErrno(env, exports);
+  ExportDiag(env, exports);
   exports.Set("backend", Napi::String::New(env, kBackendName));
 }
 

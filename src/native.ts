@@ -93,6 +93,10 @@ export interface Native {
   encodeUnix(path: Uint8Array, abstract: boolean, slot: Uint8Array): number;
   decodeAddress(slot: Uint8Array): NativeAddress | null;
   wake(fd: number): number;
+  diagOpen(): number;
+  diagQuery(fd: number, seq: number, local: Uint8Array, peer: Uint8Array): number;
+  diagReceive(fd: number, out: Uint32Array): number;
+  getpwuidName(uid: number): string | null | number;
   errnoName(errno: number): string;
   errnoMessage(errno: number): string;
 }

@@ -65,6 +65,8 @@ export interface LoopWorkersOptions {
   filename: string | URL;
   /** Passed to each worker as `workerData` (with `index` added). */
   workerData?: Record<string, unknown>;
+  /** Receives every other message a worker posts (from the first one on). */
+  onMessage?: (message: unknown, index: number) => void;
   /** Longest wait for every worker to report ready, in ms. Default 10000. */
   readyTimeoutMs?: number;
 }
@@ -103,6 +105,8 @@ export class LoopWorkers {
             if (isReady(msg)) {
               clearTimeout(timer);
               resolve(msg.handle);
+            } else {
+              options.onMessage?.(msg, index);
             }
           });
           worker.once('error', (err) => {

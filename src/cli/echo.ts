@@ -5,7 +5,6 @@
  * @packageDocumentation
  */
 import * as path from 'node:path';
-import type { Worker } from 'node:worker_threads';
 import { createEchoServer, type EchoStats } from '../echo/server';
 import { LoopWorkers } from '../workers';
 import { choiceFlag, intFlag, parseFlags, runCli, secondsFlag, usage, type FlagSpec } from './args';
@@ -64,27 +63,23 @@ async function main(): Promise<void> {
   // loops live in worker threads and this thread waits for signals.
   const filename = path.join(__dirname, '..', 'echo', 'worker.js');
   const totals: EchoStats = { connections: 0, bytes: 0, messages: 0 };
-  const collect = (t: Worker): void => {
-    t.on('message', (msg: { type?: string; stats?: EchoStats; port?: number }) => {
-      if (msg.type !== 'stats' || msg.stats === undefined) return;
+  let boundPort = port;
+  const onMessage = (message: unknown): void => {
+    const msg = message as { type?: string; stats?: EchoStats; port?: number };
+    if (msg.type === 'listening' && msg.port !== undefined) boundPort = msg.port;
+    if (msg.type === 'stats' && msg.stats !== undefined) {
       totals.connections += msg.stats.connections;
       totals.bytes += msg.stats.bytes;
       totals.messages += msg.stats.messages;
-    });
+    }
   };
   // The first worker binds (resolving port 0); the others join its port.
-  const first = await LoopWorkers.start({ count: 1, filename, workerData: { ...options, port, mode } });
-  first.threads.forEach(collect);
-  const boundPort = await new Promise<number>((resolve) => {
-    first.threads[0].on('message', (msg: { type?: string; port?: number }) => {
-      if (msg.type === 'listening' && msg.port !== undefined) resolve(msg.port);
-    });
-  });
+  const first = await LoopWorkers.start({ count: 1, filename, onMessage, workerData: { ...options, port, mode } });
   const groups = [first];
   if (workers > 1) {
-    const rest = await LoopWorkers.start({ count: workers - 1, filename, workerData: { ...options, port: boundPort, mode } });
-    rest.threads.forEach(collect);
-    groups.push(rest);
+    groups.push(
+      await LoopWorkers.start({ count: workers - 1, filename, onMessage, workerData: { ...options, port: boundPort, mode } }),
+    );
   }
   const plural = workers === 1 ? 'worker' : 'workers';
   process.stdout.write(
