@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+/**
+ * edgeloop-identd: the RFC 1413 ident server as a program.
+ *
+ * @packageDocumentation
+ */
+import { execFileSync } from 'node:child_process';
+import { SysError } from '../errors';
+import { createIdentServer, DEFAULT_IDLE_TIMEOUT_MS, type IdentServer } from '../ident/server';
+import { formatAddress } from '../net/address';
+import { intFlag, parseFlags, runCli, secondsFlag, usage, UsageError, type FlagSpec } from './args';
+
+const COMMAND = 'edgeloop-identd';
+
+const FLAGS: Record<string, FlagSpec> = {
+  address: { type: 'list', short: 'a', help: 'ADDR  address to listen on; repeat for several (default 0.0.0.0 and ::)' },
+  port: { type: 'string', short: 'p', help: 'PORT  port to listen on (default 113; below 1024 needs root)' },
+  'idle-timeout': { type: 'string', short: 't', help: `SECONDS  close a connection idle this long (default ${DEFAULT_IDLE_TIMEOUT_MS / 1000})` },
+  'max-connections': { type: 'string', short: 'l', help: 'N  connections open at once per address (default unlimited)' },
+  opsys: { type: 'string', short: 'o', help: 'NAME  operating system field of replies (default UNIX)' },
+  charset: { type: 'string', short: 'c', help: 'NAME  character set field of replies (default none)' },
+  reply: { type: 'string', short: 'R', help: 'USER  reply this user id to every query, without a lookup' },
+  'fail-reply': { type: 'string', short: 'r', help: 'USER  reply this user id when the lookup finds no owner' },
+  'unknown-error': { type: 'boolean', short: 'e', help: 'answer every error as UNKNOWN-ERROR' },
+  hide: { type: 'list', help: 'USER|UID  answer HIDDEN-USER for this user; repeat for several' },
+  user: { type: 'string', short: 'u', help: 'USER  drop privileges to this user after binding' },
+  group: { type: 'string', short: 'g', help: 'GROUP  drop privileges to this group after binding (default the user\'s)' },
+  quiet: { type: 'boolean', short: 'q', help: 'do not log a line per query' },
+};
+
+/** The gid of `user`'s primary group, asked of the system at startup. */
+function primaryGroup(user: string): number {
+  try {
+    return Number(execFileSync('id', ['-g', user], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+  } catch {
+    throw new UsageError(`--user: no such user '${user}'`);
+  }
+}
+
+function dropPrivileges(user: string | undefined, group: string | undefined): void {
+  if (user === undefined && group === undefined) return;
+  if (typeof process.setuid !== 'function' || typeof process.setgid !== 'function') {
+    throw new UsageError('--user/--group are not supported on this platform');
+  }
+  const gid: number | string = group ?? primaryGroup(user as string);
+  // Supplementary groups too: root's would otherwise survive the switch.
+  const proc = process as NodeJS.Process & { initgroups?: (user: string, group: number | string) => void };
+  try {
+    if (user !== undefined && proc.initgroups !== undefined) proc.initgroups(user, gid);
+    else process.setgroups?.([gid]);
+    process.setgid(gid);
+    if (user !== undefined) process.setuid(user);
+  } catch (err) {
+    throw new Error(`cannot drop privileges to ${user ?? ''}${group ? `:${group}` : ''}: ${(err as Error).message}`);
+  }
+}
+
+function main(): void {
+  const { values, help } = parseFlags(process.argv.slice(2), FLAGS);
+  if (help) {
+    process.stdout.write(
+      `${usage(COMMAND, 'Answers RFC 1413 ident queries about connections between this host and the querier.', FLAGS)}\n`,
+    );
+    return;
+  }
+  const port = intFlag('port', values.port as string | undefined, 113, 1, 65535);
+  const idleTimeoutMs = secondsFlag('idle-timeout', values['idle-timeout'] as string | undefined, DEFAULT_IDLE_TIMEOUT_MS);
+  const maxConnections = values['max-connections'] === undefined
+    ? undefined
+    : intFlag('max-connections', values['max-connections'] as string, 0, 1, 1 << 20);
+  const addresses = (values.address as string[] | undefined) ?? ['0.0.0.0', '::'];
+  for (const a of addresses) {
+    if (!/^[0-9.]+$|^[0-9a-fA-F:.]+$/.test(a) || a === '') throw new UsageError(`--address must be a numeric IPv4 or IPv6 address, got '${a}'`);
+  }
+  const hide = ((values.hide as string[] | undefined) ?? []).map((h) => (/^[0-9]+$/.test(h) ? Number(h) : h));
+  const text = (name: string): string | undefined => {
+    const v = values[name] as string | undefined;
+    if (v !== undefined && /[\r\n\0]/.test(v)) throw new UsageError(`--${name} must not contain CR, LF or NUL`);
+    return v;
+  };
+  const quiet = values.quiet === true;
+  let queries = 0;
+
+  let server: IdentServer;
+  try {
+    server = createIdentServer({
+      addresses,
+      port,
+      idleTimeoutMs,
+      maxConnections,
+      opsys: text('opsys'),
+      charset: text('charset'),
+      fixedReply: text('reply'),
+      failReply: text('fail-reply'),
+      unknownErrorOnly: values['unknown-error'] === true,
+      hiddenUsers: hide,
+      onQuery: (q) => {
+        queries++;
+        if (!quiet) process.stdout.write(`${COMMAND}: ${q.peer.address} "${q.query}" -> ${q.reply}\n`);
+      },
+    });
+  } catch (err) {
+    if (err instanceof SysError && err.code === 'EACCES' && port < 1024) {
+      throw new Error(`${err.message} (ports below 1024 need root; try --port 1113)`);
+    }
+    throw err;
+  }
+  try {
+    dropPrivileges(values.user as string | undefined, values.group as string | undefined);
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+  server.loop.attach();
+  const where = server.addresses.map(formatAddress).join(', ');
+  process.stdout.write(`${COMMAND} listening on ${where} (pid ${process.pid}${server.lookup.usesNetlink ? ', netlink' : ''})\n`);
+  const stop = (): void => {
+    server.close();
+    process.stdout.write(`${COMMAND} stopped: ${queries} queries answered\n`);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+runCli(COMMAND, main);

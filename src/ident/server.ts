@@ -1,0 +1,173 @@
+/**
+ * The ident server (RFC 1413) as library code: a line codec plus a service.
+ *
+ * @packageDocumentation
+ */
+import { EventLoop, type LoopListener } from '../event-loop';
+import type { InetAddress } from '../net/address';
+import { TcpListener } from '../net/tcp';
+import { Pending } from '../pending';
+import { LineCodec } from '../service/codec';
+import { serve, type ServiceContext } from '../service/serve';
+import { OwnerLookup, type OwnerLookupOptions } from './lookup';
+import { errorReply, parseQuery, portPair, userReply, type IdentError } from './protocol';
+
+/** Longest query line accepted, without CR LF. */
+export const MAX_QUERY_LENGTH = 1000;
+/** Default idle timeout: within RFC 1413's suggested 60-180 s. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
+
+/** Options for {@link createIdentServer}. */
+export interface IdentServerOptions {
+  /** Addresses to listen on. Default ['127.0.0.1']. */
+  addresses?: string[];
+  /** Port. Default 113 (binding it needs root or CAP_NET_BIND_SERVICE). */
+  port?: number;
+  /** The loop. Default: a new one, closed by `close()`. */
+  loop?: EventLoop;
+  /** Close a connection idle this long (ms). Default 120000. */
+  idleTimeoutMs?: number;
+  /** Connections open at once (per address); more are accepted and closed. */
+  maxConnections?: number;
+  /** Operating system field of USERID replies. Default 'UNIX'. */
+  opsys?: string;
+  /** Optional character set field of USERID replies. */
+  charset?: string;
+  /** Reply this user id to every valid query, with no lookup. */
+  fixedReply?: string;
+  /** Reply this user id when the lookup finds no owner (instead of NO-USER). */
+  failReply?: string;
+  /** Answer every error as UNKNOWN-ERROR (hides which case occurred). */
+  unknownErrorOnly?: boolean;
+  /** Users answered as HIDDEN-USER, by name or numeric uid. */
+  hiddenUsers?: (string | number)[];
+  /** One call per answered query. */
+  onQuery?: (entry: IdentLogEntry) => void;
+  /** Lookup tuning (netlink, /proc fallback, name cache). */
+  lookup?: OwnerLookupOptions;
+}
+
+/** What one query was and how it was answered. */
+export interface IdentLogEntry {
+  /** The querier's address. */
+  peer: InetAddress;
+  /** The query line (sanitised). */
+  query: string;
+  /** The reply line, without CR LF. */
+  reply: string;
+}
+
+/** A running ident server. */
+export interface IdentServer {
+  /** The loop it serves on. */
+  readonly loop: EventLoop;
+  /** One listener per address. */
+  readonly listeners: readonly LoopListener[];
+  /** The bound addresses. */
+  readonly addresses: readonly InetAddress[];
+  /** The owner lookup (netlink socket), for inspection. */
+  readonly lookup: OwnerLookup;
+  /** Stops listening, closes connections and the lookup (and the loop if it made it). */
+  close(): void;
+}
+
+/**
+ * An RFC 1413 server. Each query names a port on this host and a port on
+ * the querier's host; the connection looked up is always the one between
+ * this query connection's own local address and its peer's address (RFC
+ * 1413 section 3), so a host learns only about its own connections with
+ * this host. Anything else is NO-USER.
+ *
+ * Stricter than the reference daemon: malformed ports get INVALID-PORT
+ * (never an integer wraparound), lines are bounded at 1000 bytes (a longer
+ * one gets INVALID-PORT and the connection closes, nothing is truncated and
+ * misparsed), replies are stripped of CR, LF and NUL and capped at 512
+ * octets, and the timeout is an idle timeout.
+ *
+ * The loop is not started: call `server.loop.attach()` (or `run()`).
+ */
+export function createIdentServer(options: IdentServerOptions = {}): IdentServer {
+  const ownLoop = options.loop === undefined;
+  const loop = options.loop ?? new EventLoop();
+  const port = options.port ?? 113;
+  const opsys = options.opsys ?? 'UNIX';
+  const hidden = new Set((options.hiddenUsers ?? []).map((u) => String(u)));
+  const listeners: LoopListener[] = [];
+  const lookup = new OwnerLookup(loop, options.lookup);
+  const onQuery = options.onQuery;
+
+  const error = (pair: string, e: IdentError): string =>
+    errorReply(pair, options.unknownErrorOnly === true ? 'UNKNOWN-ERROR' : e);
+
+  const answer = (line: string, ctx: ServiceContext): string | Pending<string> => {
+    const q = parseQuery(line);
+    if (!q.ok) return error(q.echo, 'INVALID-PORT');
+    const pair = portPair(q);
+    if (options.fixedReply !== undefined) return userReply(pair, opsys, options.charset, options.fixedReply);
+    const local = ctx.localAddress as InetAddress;
+    const peer = ctx.peerAddress as InetAddress;
+    const tuple = {
+      local: { family: local.family, address: local.address, port: q.serverPort },
+      remote: { family: peer.family, address: peer.address, port: q.clientPort },
+    };
+    return lookup.owner(tuple).then((owner): string | Pending<string> => {
+      if (owner === null) {
+        return options.failReply !== undefined
+          ? userReply(pair, opsys, options.charset, options.failReply)
+          : error(pair, 'NO-USER');
+      }
+      if (hidden.has(String(owner.uid))) return error(pair, 'HIDDEN-USER');
+      return lookup.userName(owner.uid).then(
+        (name) => {
+          if (name !== null && hidden.has(name)) return error(pair, 'HIDDEN-USER');
+          return userReply(pair, opsys, options.charset, name ?? String(owner.uid));
+        },
+        () => error(pair, 'UNKNOWN-ERROR'),
+      );
+    }) as Pending<string>;
+  };
+
+  const service = (line: string, ctx: ServiceContext): string | Pending<string> => {
+    const reply = answer(line, ctx);
+    if (onQuery === undefined) return reply;
+    const log = (r: string): string => {
+      onQuery({ peer: ctx.peerAddress as InetAddress, query: line.replace(/[\x00-\x1f\x7f]/g, '').slice(0, 100), reply: r });
+      return r;
+    };
+    return typeof reply === 'string' ? log(reply) : reply.then(log);
+  };
+
+  try {
+    for (const host of options.addresses ?? ['127.0.0.1']) {
+      const socket = TcpListener.bind({ host, port }, { ipv6Only: host.includes(':') ? true : undefined });
+      listeners.push(
+        serve(loop, socket, {
+          codec: () => new LineCodec({ maxLength: MAX_QUERY_LENGTH, encoding: 'latin1' }),
+          service,
+          idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+          maxConnections: options.maxConnections,
+          // An over-long line can never be a valid query: say so, then close.
+          onDecodeError: () => error('0, 0', 'INVALID-PORT'),
+          onServiceError: () => error('0, 0', 'UNKNOWN-ERROR'),
+        }),
+      );
+    }
+  } catch (err) {
+    for (const l of listeners) l.close();
+    lookup.close();
+    if (ownLoop) loop.close();
+    throw err;
+  }
+
+  return {
+    loop,
+    listeners,
+    addresses: listeners.map((l) => l.socket.localAddress() as InetAddress),
+    lookup,
+    close(): void {
+      for (const l of listeners) l.close();
+      lookup.close();
+      if (ownLoop) loop.close();
+    },
+  };
+}
