@@ -2,6 +2,8 @@
 // worker), so nothing here is static and every worker gets its own state.
 #include "addon.h"
 
+#include <uv.h>
+
 #include "diag.h"
 #include "errno_names.h"
 #include "poll.h"
@@ -10,11 +12,27 @@
 
 namespace edgeloop {
 
+namespace {
+
+// The fd of this environment's libuv loop (its epoll/kqueue descriptor). A
+// blocking run() in a worker watches it so that worker.terminate(), which
+// signals that loop, also ends a wait that never returns to libuv.
+Napi::Value UvBackendFd(const Napi::CallbackInfo& info) {
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(info.Env(), &loop) != napi_ok || loop == nullptr) {
+    return Napi::Number::New(info.Env(), -1);
+  }
+  return Napi::Number::New(info.Env(), uv_backend_fd(loop));
+}
+
+}  // namespace
+
 Addon::Addon(Napi::Env env, Napi::Object exports) {
   exports.Set("Poll", Poll::Define(env));
   ExportSys(env, exports);
   ExportErrno(env, exports);
   ExportDiag(env, exports);
+  exports.Set("uvBackendFd", Napi::Function::New(env, UvBackendFd, "uvBackendFd"));
   exports.Set("backend", Napi::String::New(env, kBackendName));
 }
 

@@ -25,17 +25,21 @@ inline bool ThrowRange(Napi::Env env, const char* msg) {
   return false;
 }
 
-// An integer in [lo, hi]. Fractions truncate and NaN reads as 0 (napi's
-// int64 conversion); the range check is what keeps memory safe.
+// An integer in [lo, hi]. NaN, infinities and fractions are rejected rather
+// than converted (napi's int64 conversion would read NaN as 0, which a read
+// would then report as EOF).
 inline bool ArgInt(const Napi::CallbackInfo& info, size_t i, int64_t lo,
                    int64_t hi, int64_t* out, const char* what) {
-  int64_t v = 0;
+  double d = 0;
   if (i >= info.Length() ||
-      napi_get_value_int64(info.Env(), info[i], &v) != napi_ok) {
+      napi_get_value_double(info.Env(), info[i], &d) != napi_ok) {
     return ThrowType(info.Env(), what);
   }
-  if (v < lo || v > hi) return ThrowRange(info.Env(), what);
-  *out = v;
+  if (!(d >= static_cast<double>(lo) && d <= static_cast<double>(hi)) ||
+      d != static_cast<double>(static_cast<int64_t>(d))) {
+    return ThrowRange(info.Env(), what);
+  }
+  *out = static_cast<int64_t>(d);
   return true;
 }
 

@@ -6,6 +6,7 @@
 #include "poll.h"
 
 #include <errno.h>
+#include <sched.h>
 
 #include "args.h"
 
@@ -55,6 +56,7 @@ Poll::Poll(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Poll>(info) {
 
 Poll::~Poll() {
   StopWatching();
+  CloseWakerState();
   selector_.Close();
 }
 
@@ -136,24 +138,56 @@ Napi::Value Poll::Wait(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, n);
 }
 
-// addWaker(token) -> fd to wake through (>= 0) or -errno.
+// addWaker(token, state: Int32Array(2)) -> fd to wake through (>= 0) or
+// -errno. `state` is shared with every thread that may wake: [0] = closed,
+// [1] = wakes in progress (see CloseWakerState).
 Napi::Value Poll::AddWaker(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   uint32_t token;
-  if (!ArgU32(info, 0, &token, "token out of range")) {
-    return info.Env().Undefined();
+  if (!ArgU32(info, 0, &token, "token out of range")) return env.Undefined();
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  if (info.Length() < 2 ||
+      napi_get_typedarray_info(env, info[1], &type, &length, &data, nullptr,
+                               nullptr) != napi_ok ||
+      type != napi_int32_array || length < 2) {
+    ThrowType(env, "waker state must be an Int32Array of length 2");
+    return env.Undefined();
   }
+  if (waker_state_ != nullptr) return Napi::Number::New(env, -EEXIST);
   int r = selector_.AddWaker(token);
+  if (r == 0) {
+    waker_state_ = static_cast<int32_t*>(data);
+    waker_state_ref_ = Napi::Persistent(info[1].As<Napi::Object>());
+  }
   if (r < 0) return Napi::Number::New(info.Env(), r);
   int wake_fd = selector_.waker_fd() >= 0 ? selector_.waker_fd() : selector_.fd();
   return Napi::Number::New(info.Env(), wake_fd);
 }
 
 Napi::Value Poll::RemoveWaker(const Napi::CallbackInfo& info) {
+  CloseWakerState();
+  waker_state_ref_.Reset();
   return Napi::Number::New(info.Env(), selector_.RemoveWaker());
+}
+
+// Marks the waker closed for every thread, then waits for wakes already
+// past that check to finish, so no thread can write to the fd after it is
+// closed and its number reused. The JS side increments state[1] before
+// reading state[0] (see src/waker.ts); both sides use sequentially
+// consistent atomics, so a wake either sees the flag or is waited for here.
+void Poll::CloseWakerState() {
+  if (waker_state_ == nullptr) return;
+  __atomic_store_n(&waker_state_[0], 1, __ATOMIC_SEQ_CST);
+  while (__atomic_load_n(&waker_state_[1], __ATOMIC_SEQ_CST) != 0) sched_yield();
+  waker_state_ = nullptr;
 }
 
 Napi::Value Poll::Close(const Napi::CallbackInfo& info) {
   StopWatching();
+  CloseWakerState();
+  waker_state_ref_.Reset();
   selector_.Close();
   return info.Env().Undefined();
 }
@@ -278,6 +312,7 @@ void Poll::OnEnvCleanup(napi_async_cleanup_hook_handle handle, void* arg) {
   } else {
     napi_remove_async_cleanup_hook(handle);
   }
+  self->CloseWakerState();
   self->selector_.Close();
 }
 

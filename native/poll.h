@@ -31,12 +31,16 @@ class Poll : public Napi::ObjectWrap<Poll> {
 
   int Change(const Napi::CallbackInfo& info, bool modify);
   void StopWatching();
+  void CloseWakerState();
   static void OnUvReadable(uv_poll_t* handle, int status, int events);
   static void OnUvClosed(uv_handle_t* handle);
   static void OnEnvCleanup(napi_async_cleanup_hook_handle handle, void* arg);
 
   Selector selector_;
   int open_result_ = 0;
+  // The Waker's shared state (see CloseWakerState), kept alive by the ref.
+  int32_t* waker_state_ = nullptr;
+  Napi::ObjectReference waker_state_ref_;
   // Attached mode: one uv_poll on the selector fd in the env's own libuv
   // loop. Heap-allocated because libuv finishes closing it asynchronously,
   // possibly after this object is gone.

@@ -272,25 +272,37 @@ Napi::Value Peek(const Napi::CallbackInfo& info) {
 }
 
 // Fills iov from a JS array of Uint8Arrays; false (with a JS exception) on a
-// bad element or too many.
+// bad element or too many. Elements are fetched first and measured after:
+// fetching can run getters (JS), which could resize a buffer measured
+// earlier; measuring runs no JS.
 bool ArgIov(const Napi::CallbackInfo& info, size_t i, struct iovec* iov,
             size_t* count) {
-  if (i >= info.Length() || !info[i].IsArray()) {
-    return ThrowType(info.Env(), "buffers must be an array of Uint8Arrays");
+  Napi::Env env = info.Env();
+  bool is_array = false;
+  if (i >= info.Length() || napi_is_array(env, info[i], &is_array) != napi_ok ||
+      !is_array) {
+    return ThrowType(env, "buffers must be an array of Uint8Arrays");
   }
-  Napi::Array arr = info[i].As<Napi::Array>();
-  uint32_t len = arr.Length();
-  if (len > kMaxIov) return ThrowRange(info.Env(), "too many buffers (max 1024)");
+  uint32_t len = 0;
+  if (napi_get_array_length(env, info[i], &len) != napi_ok) {
+    return env.IsExceptionPending() ? false : ThrowType(env, "buffers must be an array");
+  }
+  if (len > kMaxIov) return ThrowRange(env, "too many buffers (max 1024)");
+  napi_value elements[kMaxIov];
   for (uint32_t k = 0; k < len; k++) {
-    napi_value el;
+    if (napi_get_element(env, info[i], k, &elements[k]) != napi_ok) {
+      // A getter threw: its exception is already pending.
+      return env.IsExceptionPending() ? false : ThrowType(env, "bad buffers array");
+    }
+  }
+  for (uint32_t k = 0; k < len; k++) {
     napi_typedarray_type type;
     size_t size;
     void* data;
-    if (napi_get_element(info.Env(), arr, k, &el) != napi_ok ||
-        napi_get_typedarray_info(info.Env(), el, &type, &size, &data, nullptr,
+    if (napi_get_typedarray_info(env, elements[k], &type, &size, &data, nullptr,
                                  nullptr) != napi_ok ||
         type != napi_uint8_array) {
-      return ThrowType(info.Env(), "buffers must be an array of Uint8Arrays");
+      return ThrowType(env, "buffers must be an array of Uint8Arrays");
     }
     iov[k].iov_base = data;
     iov[k].iov_len = size;
@@ -540,6 +552,14 @@ Napi::Value DecodeAddress(const Napi::CallbackInfo& info) {
     out.Set("port", Num(env, ntohs(v6->sin6_port)));
     out.Set("flowinfo", Num(env, ntohl(v6->sin6_flowinfo)));
     out.Set("scopeid", Num(env, v6->sin6_scope_id));
+    return out;
+  }
+  // Linux reports an unnamed Unix peer (socketpair, unbound sender) with
+  // length 0; only Unix sockets do that.
+  if (len == 0) {
+    out.Set("family", "unix");
+    out.Set("path", Napi::Buffer<char>::New(env, 0));
+    out.Set("abstract", Napi::Boolean::New(env, false));
     return out;
   }
   if (len >= offsetof(struct sockaddr_un, sun_path) &&

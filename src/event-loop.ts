@@ -5,10 +5,12 @@
  * @packageDocumentation
  */
 import { performance } from 'node:perf_hooks';
+import { isMainThread } from 'node:worker_threads';
 import { Connection, KIND_CONNECTION, type ConnectionHandler, type ConnectionOwner } from './connection';
 import { SysError, WOULD_BLOCK, check } from './errors';
 import { Events } from './events';
 import { Interest, PollOpt, Ready } from './interest';
+import { native } from './native';
 import type { InetAddressLike } from './net/address';
 import { ListenerSocket } from './net/listener';
 import { StreamSocket } from './net/stream';
@@ -26,10 +28,15 @@ import { RemoteWaker, Waker, type WakerHandle } from './waker';
 const KEY_BITS = 20;
 const KEY_MASK = (1 << KEY_BITS) - 1;
 const GEN_LIMIT = 1 << (32 - KEY_BITS);
-/** The most registrations (connections, listeners, sources) one loop holds. */
-export const MAX_REGISTRATIONS = KEY_MASK;
+/**
+ * The most registrations (connections, listeners, sources) one loop holds.
+ * The two highest keys are reserved for the loop's own tokens.
+ */
+export const MAX_REGISTRATIONS = KEY_MASK - 1;
 /** The loop's own waker token: its key part is never a slab key. */
 const WAKER_TOKEN = 0xffffffff;
+/** Node's own libuv loop, watched during run() in a worker (see run()). */
+const NODE_LOOP_TOKEN = 0xfffffffe;
 /** Zero-timeout polls per attach() wake-up before Node gets the thread back. */
 const ATTACH_BATCHES = 64;
 /** Accept backoff after EMFILE/ENFILE, first and longest pause. */
@@ -340,6 +347,12 @@ export class EventLoop implements ConnectionOwner {
   run(): void {
     if (this.mode !== 'idle') throw new Error(`cannot run() a loop that is ${this.mode}`);
     this.mode = 'running';
+    // In a worker, Node ends the thread (worker.terminate(), process.exit())
+    // by signalling the worker's libuv loop and interrupting JavaScript; a
+    // wait that never returns to libuv would hang the process. Watching that
+    // loop's fd wakes the wait, and the interrupt then ends run().
+    const nodeLoopFd = isMainThread ? -1 : native.uvBackendFd();
+    if (nodeLoopFd >= 0) this.poll.register(nodeLoopFd, NODE_LOOP_TOKEN, Interest.READABLE, PollOpt.EDGE);
     try {
       while (Atomics.load(this.control, 0) === 0) {
         const deadline = this.timers.nextDeadline();
@@ -350,6 +363,7 @@ export class EventLoop implements ConnectionOwner {
         if (this.timers.size > 0) this.runTimers();
       }
     } finally {
+      if (nodeLoopFd >= 0 && this.poll.isOpen) this.poll.deregister(nodeLoopFd);
       Atomics.store(this.control, 0, 0);
       if (this.mode === 'running') this.mode = 'idle';
     }
@@ -563,6 +577,7 @@ export class EventLoop implements ConnectionOwner {
         this.runWakeHooks();
         continue;
       }
+      if (token === NODE_LOOP_TOKEN) continue;
       const entry = this.slab.get(token & KEY_MASK);
       // Stale: closed earlier in this batch, and maybe reused since.
       if (entry === undefined || entry.token !== token) continue;

@@ -16,7 +16,7 @@ export interface NativePoll {
   reregister(fd: number, token: number, interest: number, opts: number): number;
   deregister(fd: number): number;
   wait(events: Uint32Array, timeoutMs: number): number;
-  addWaker(token: number): number;
+  addWaker(token: number, state: Int32Array): number;
   removeWaker(): number;
   fd(): number;
   close(): void;
@@ -93,6 +93,7 @@ export interface Native {
   encodeUnix(path: Uint8Array, abstract: boolean, slot: Uint8Array): number;
   decodeAddress(slot: Uint8Array): NativeAddress | null;
   wake(fd: number): number;
+  uvBackendFd(): number;
   diagOpen(): number;
   diagQuery(fd: number, seq: number, local: Uint8Array, peer: Uint8Array): number;
   diagReceive(fd: number, out: Uint32Array): number;

@@ -70,8 +70,6 @@ export class Poll {
   private readonly handle: NativePoll;
   private readonly tracked = new Set<Tracked>();
   private open = true;
-  /** @internal Set by Waker so that closing the Poll also marks it closed. */
-  wakerState: Int32Array | null = null;
 
   constructor() {
     this.handle = new native.Poll();
@@ -92,7 +90,10 @@ export class Poll {
   /**
    * Starts watching `source`.
    *
-   * @param source - an edgeloop socket, an object with `fd`, or a raw fd
+   * @param source - an edgeloop socket, an object with `fd`, or a raw fd.
+   *   Only edgeloop sockets are tracked: closing one deregisters it first.
+   *   Deregister a raw fd yourself before closing it, or a duplicate of it
+   *   (a forked child's) can keep delivering events under its token.
    * @param token - 0 .. 2^32-1; reported back in events. The Poll does not
    *   police tokens: two sources may share one.
    * @param interest - a non-empty {@link Interest} set
@@ -158,7 +159,8 @@ export class Poll {
   }
 
   /**
-   * Closes the selector fd (and the Waker's). Registered sockets stay open.
+   * Closes the selector fd (and the Waker's, marking the Waker closed for
+   * every thread). Registered sockets stay open.
    * Calling it twice is harmless.
    */
   close(): void {
@@ -166,7 +168,6 @@ export class Poll {
     this.open = false;
     for (const source of this.tracked) source.registeredIn?.delete(this);
     this.tracked.clear();
-    if (this.wakerState !== null) Atomics.store(this.wakerState, 0, 1);
     this.handle.close();
   }
 

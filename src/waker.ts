@@ -16,7 +16,11 @@ import type { Poll } from './poll';
 export interface WakerHandle {
   /** The descriptor to signal (an eventfd on Linux, the kqueue on BSD). */
   readonly fd: number;
-  /** Shared flag: [0] becomes 1 when the Waker or its Poll is closed. */
+  /**
+   * Shared state: [0] becomes 1 when the Waker or its Poll is closed (by
+   * any path, worker exit included); [1] counts wakes in progress, which the
+   * closing side waits for before it closes the descriptor.
+   */
   readonly state: SharedArrayBuffer;
 }
 
@@ -27,12 +31,20 @@ export interface Wakeable {
 }
 
 function wakeFd(fd: number, state: Int32Array): void {
-  if (Atomics.load(state, 0) !== 0) {
-    const err = new TypeError('waker is closed') as TypeError & { code: string };
-    err.code = 'ERR_WAKER_CLOSED';
-    throw err;
+  // Announce the wake before checking the flag: the closing side sets the
+  // flag, then waits for this count to drop before closing the descriptor.
+  Atomics.add(state, 1, 1);
+  let r: number;
+  try {
+    if (Atomics.load(state, 0) !== 0) {
+      const err = new TypeError('waker is closed') as TypeError & { code: string };
+      err.code = 'ERR_WAKER_CLOSED';
+      throw err;
+    }
+    r = native.wake(fd);
+  } finally {
+    Atomics.sub(state, 1, 1);
   }
-  const r = native.wake(fd);
   if (r < 0) throw new SysError(r, 'wake');
 }
 
@@ -68,9 +80,8 @@ export class Waker implements Wakeable {
   constructor(poll: Poll, token: number) {
     this.token = checkToken(token);
     this.poll = poll;
-    this.fd = check(poll.native.addWaker(this.token), 'waker');
-    this.state = new Int32Array(new SharedArrayBuffer(4));
-    poll.wakerState = this.state;
+    this.state = new Int32Array(new SharedArrayBuffer(8));
+    this.fd = check(poll.native.addWaker(this.token, this.state), 'waker');
   }
 
   /** Wakes the Poll. Throws once the Waker or its Poll is closed. */
@@ -86,9 +97,11 @@ export class Waker implements Wakeable {
   /**
    * Rebuilds a waker from a handle posted from another thread.
    *
-   * Closing the Waker (or its Poll) sets the shared flag, after which the
-   * remote `wake()` throws instead of signalling a descriptor that may have
-   * been reused. Close the Waker only once remote wakers are done with it.
+   * Closing the Waker or its Poll, by any path (including the exit of the
+   * worker that owns them), sets the shared flag, after which the remote
+   * `wake()` throws instead of signalling a descriptor that may have been
+   * reused; a wake racing with the close finishes before the descriptor
+   * is closed.
    */
   static fromHandle(handle: WakerHandle): RemoteWaker {
     return new RemoteWaker(handle);
@@ -101,11 +114,9 @@ export class Waker implements Wakeable {
 
   /** Releases the waker; the Poll may get a new one afterwards. */
   close(): void {
-    if (Atomics.exchange(this.state, 0, 1) !== 0) return;
-    if (this.poll.isOpen) {
-      this.poll.native.removeWaker();
-      this.poll.wakerState = null;
-    }
+    if (Atomics.load(this.state, 0) !== 0) return;
+    // The native side sets the shared flag and waits out racing wakes.
+    if (this.poll.isOpen) this.poll.native.removeWaker();
   }
 }
 
@@ -122,12 +133,12 @@ export class RemoteWaker implements Wakeable {
       !Number.isInteger(handle.fd) ||
       handle.fd < 0 ||
       !(handle.state instanceof SharedArrayBuffer) ||
-      handle.state.byteLength < 4
+      handle.state.byteLength < 8
     ) {
       throw new TypeError('not a WakerHandle');
     }
     this.fd = handle.fd;
-    this.state = new Int32Array(handle.state, 0, 1);
+    this.state = new Int32Array(handle.state, 0, 2);
   }
 
   /** Wakes the Poll. Throws once the Waker or its Poll is closed. */

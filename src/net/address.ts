@@ -102,7 +102,7 @@ export function encodeInet(addr: InetAddressLike): { slot: Uint8Array; host: str
  *
  * @internal
  */
-export function encodeUnix(addr: UnixAddressLike): { slot: Uint8Array; display: string } {
+export function encodeUnix(addr: UnixAddressLike, syscall = 'bind'): { slot: Uint8Array; display: string } {
   let path: Buffer;
   let abstract = false;
   if (typeof addr === 'string') {
@@ -120,7 +120,7 @@ export function encodeUnix(addr: UnixAddressLike): { slot: Uint8Array; display: 
   if (!abstract && path.length === 0) throw badAddress('empty Unix socket path');
   const slot = newSlot();
   const r = native.encodeUnix(path, abstract, slot);
-  if (r < 0) throw new SysError(r, 'bind', (abstract ? '@' : '') + path.toString());
+  if (r < 0) throw new SysError(r, syscall, (abstract ? '@' : '') + path.toString());
   return { slot, display: (abstract ? '@' : '') + path.toString() };
 }
 

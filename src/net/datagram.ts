@@ -25,7 +25,7 @@ export abstract class DatagramSocket<A extends InetAddress | UnixAddress> extend
   private readonly recvSlot = newSlot();
 
   /** Encodes an address the way this socket's family needs. */
-  protected abstract encode(addr: unknown): Uint8Array;
+  protected abstract encode(addr: unknown, syscall: string): Uint8Array;
 
   /** Sends one datagram to the connected peer. */
   send(buf: Uint8Array, offset = 0, length = buf.length - offset): number | WouldBlock {
@@ -46,7 +46,7 @@ export abstract class DatagramSocket<A extends InetAddress | UnixAddress> extend
   /** Sends one datagram to `addr`. */
   sendTo(buf: Uint8Array, addr: unknown, offset = 0, length = buf.length - offset): number | WouldBlock {
     const fd = this.liveFd();
-    const n = native.sendTo(fd, buf, offset, length, this.encode(addr));
+    const n = native.sendTo(fd, buf, offset, length, this.encode(addr, 'sendto'));
     return n >= 0 ? n : failure(n, 'sendto');
   }
 
@@ -60,7 +60,7 @@ export abstract class DatagramSocket<A extends InetAddress | UnixAddress> extend
 
   /** Sets the default peer for send/recv and filters what recv sees. */
   connect(addr: unknown): void {
-    check(native.connect(this.liveFd(), this.encode(addr)), 'connect');
+    check(native.connect(this.liveFd(), this.encode(addr, 'connect')), 'connect');
   }
 
   /** The connected peer. */

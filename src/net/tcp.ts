@@ -132,11 +132,11 @@ export class TcpStream extends StreamSocket {
    * @param initialDelaySeconds - idle seconds before probing (TCP_KEEPIDLE)
    */
   setKeepAlive(enable = true, initialDelaySeconds?: number): void {
+    if (initialDelaySeconds !== undefined && (!Number.isInteger(initialDelaySeconds) || initialDelaySeconds < 1)) {
+      throw new RangeError('initialDelaySeconds must be a positive integer');
+    }
     this.setIntOption(C.SOL_SOCKET, C.SO_KEEPALIVE, enable ? 1 : 0, 'SO_KEEPALIVE');
     if (enable && initialDelaySeconds !== undefined) {
-      if (!Number.isInteger(initialDelaySeconds) || initialDelaySeconds < 1) {
-        throw new RangeError('initialDelaySeconds must be a positive integer');
-      }
       if (C.TCP_KEEPIDLE !== undefined) {
         this.setIntOption(C.IPPROTO_TCP, C.TCP_KEEPIDLE, initialDelaySeconds, 'TCP_KEEPIDLE');
       }

@@ -77,7 +77,7 @@ export class UdpSocket extends DatagramSocket<InetAddress> {
     super.connect(addr);
   }
 
-  protected override encode(addr: unknown): Uint8Array {
+  protected override encode(addr: unknown, _syscall: string): Uint8Array {
     return encodeInet(addr as InetAddressLike).slot;
   }
 }

@@ -60,7 +60,7 @@ export class UnixStream extends StreamSocket {
    * listener's queue is full it fails with EAGAIN, as the kernel says.
    */
   static connect(addr: UnixAddressLike): UnixStream {
-    const { slot, display } = encodeUnix(addr);
+    const { slot, display } = encodeUnix(addr, 'connect');
     const fd = openSocket(C.AF_UNIX, C.SOCK_STREAM);
     const r = native.connect(fd, slot);
     if (r < 0 && r !== -C.EINPROGRESS) closeAndThrow(fd, new SysError(r, 'connect', display));
@@ -122,7 +122,7 @@ export class UnixDatagram extends DatagramSocket<UnixAddress> {
     super.connect(addr);
   }
 
-  protected override encode(addr: unknown): Uint8Array {
-    return encodeUnix(addr as UnixAddressLike).slot;
+  protected override encode(addr: unknown, syscall: string): Uint8Array {
+    return encodeUnix(addr as UnixAddressLike, syscall).slot;
   }
 }

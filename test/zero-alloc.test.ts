@@ -1,0 +1,195 @@
+/**
+ * The hot path allocates nothing (DESIGN.md, "Poll"): a million polls of a
+ * ready socket, or a million reads/writes that return WOULD_BLOCK, run
+ * without a single garbage collection.
+ *
+ * Method: force a full collection first (so that leftovers from module
+ * loading cannot trigger one mid-loop), start a PerformanceObserver for 'gc'
+ * entries, run the loop synchronously, then yield to the event loop so that
+ * pending entries are delivered, and count them. A control test shows the
+ * same harness does see collections when code allocates.
+ *
+ * Measured here (Node 20, 2 CPUs): about 0.6 s for a million polls and 0.4 s
+ * for a million WOULD_BLOCK reads, well inside the 20 s test timeout. The
+ * loops still stop at LOOP_DEADLINE_MS, in which case the count check fails.
+ */
+import { PerformanceObserver } from 'node:perf_hooks';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Events, Interest, Poll, UnixStream, WOULD_BLOCK } from '../src/index';
+import { expectEvents, tcpPair } from './util';
+
+const ITERATIONS = 1_000_000;
+/** Safety bound on each loop, checked every 65536 iterations. */
+const LOOP_DEADLINE_MS = 15_000;
+
+const cleanups: Array<() => void> = [];
+function closeLater<T extends { close(): void }>(thing: T): T {
+  cleanups.push(() => thing.close());
+  return thing;
+}
+afterEach(() => {
+  while (cleanups.length > 0) cleanups.pop()!();
+});
+
+/** A full collection, via the exposed gc() (no-op if it cannot be exposed). */
+const forceGc: () => void = (() => {
+  try {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as unknown;
+    if (typeof gc === 'function') return gc as () => void;
+  } catch {
+    // fall through
+  }
+  return () => {};
+})();
+
+function macrotask(ms = 0): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Runs `loop` with a 'gc' PerformanceObserver active and returns how many
+ * collections it saw (with their kinds, for the failure message).
+ */
+async function gcEntriesDuring(loop: () => void): Promise<string[]> {
+  forceGc();
+  await macrotask(10); // let the forced collection's own entry go by unobserved
+  const seen: string[] = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const detail = (e as unknown as { detail?: { kind?: number } }).detail;
+      seen.push(`${e.name} kind=${detail?.kind ?? '?'} duration=${e.duration.toFixed(2)}ms`);
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  try {
+    loop();
+    await macrotask(50);
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    observer.disconnect();
+  }
+  return seen;
+}
+
+describe('zero allocation on the hot path', () => {
+  it('the gc observer harness reports collections when the loop allocates (control)', async () => {
+    let keep: unknown[] = [];
+    const entries = await gcEntriesDuring(() => {
+      for (let i = 0; i < ITERATIONS; i++) {
+        keep.push({ i, s: `x${i}` });
+        if (keep.length > 1000) keep = [];
+      }
+    });
+    expect(keep.length).toBeGreaterThan(0);
+    expect(entries.length).toBeGreaterThan(0);
+  });
+
+  it('a million level-triggered polls of a ready TCP stream cause no garbage collection', async () => {
+    const TOKEN = 9;
+    const poll = closeLater(new Poll());
+    const events = new Events(8);
+    const { client, server } = tcpPair();
+    closeLater(client);
+    closeLater(server);
+    poll.register(server, TOKEN, Interest.READABLE);
+    client.write(Buffer.from('unread data stays unread'));
+    expectEvents(poll, events, [{ token: TOKEN, readable: true }]);
+
+    let done = 0;
+    let good = 0;
+    const start = Date.now();
+    const entries = await gcEntriesDuring(() => {
+      for (let i = 0; i < ITERATIONS; i++) {
+        if (poll.poll(events, 0) === 1 && events.token(0) === TOKEN && events.isReadable(0)) good++;
+        done++;
+        if ((i & 0xffff) === 0xffff && Date.now() - start > LOOP_DEADLINE_MS) break;
+      }
+    });
+    expect(done, 'loop stopped at its time bound').toBe(ITERATIONS);
+    expect(good, 'every poll reports the one ready stream').toBe(ITERATIONS);
+    expect(entries, 'garbage collections during the poll loop').toEqual([]);
+  });
+
+  it('a million reads of an empty TCP stream return WOULD_BLOCK without throwing or collecting', async () => {
+    const { client, server } = tcpPair();
+    closeLater(client);
+    closeLater(server);
+    const buf = Buffer.alloc(1024);
+
+    let done = 0;
+    let wouldBlock = 0;
+    let thrown: unknown = null;
+    const start = Date.now();
+    const entries = await gcEntriesDuring(() => {
+      try {
+        for (let i = 0; i < ITERATIONS; i++) {
+          if (server.read(buf) === WOULD_BLOCK) wouldBlock++;
+          done++;
+          if ((i & 0xffff) === 0xffff && Date.now() - start > LOOP_DEADLINE_MS) break;
+        }
+      } catch (e) {
+        thrown = e;
+      }
+    });
+    expect(thrown).toBeNull();
+    expect(done, 'loop stopped at its time bound').toBe(ITERATIONS);
+    expect(wouldBlock).toBe(ITERATIONS);
+    expect(entries, 'garbage collections during the read loop').toEqual([]);
+  });
+
+  it('a million writes to a full Unix stream return WOULD_BLOCK without throwing or collecting', async () => {
+    // A Unix socketpair, not TCP: on loopback TCP the receiver's buffer keeps
+    // autotuning upwards, so 1-byte writes to a "full" TCP stream sometimes
+    // succeed and the count of WOULD_BLOCK results would not be exact.
+    const [client, server] = UnixStream.pair();
+    closeLater(client);
+    closeLater(server);
+    // Fill the socket: the server never reads.
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    let filled = false;
+    for (let i = 0; i < 10_000 && !filled; i++) filled = client.write(chunk) === WOULD_BLOCK;
+    expect(filled, 'the stream never filled up').toBe(true);
+    const one = Buffer.from('z');
+
+    let done = 0;
+    let wouldBlock = 0;
+    let thrown: unknown = null;
+    const start = Date.now();
+    const entries = await gcEntriesDuring(() => {
+      try {
+        for (let i = 0; i < ITERATIONS; i++) {
+          if (client.write(one) === WOULD_BLOCK) wouldBlock++;
+          done++;
+          if ((i & 0xffff) === 0xffff && Date.now() - start > LOOP_DEADLINE_MS) break;
+        }
+      } catch (e) {
+        thrown = e;
+      }
+    });
+    expect(thrown).toBeNull();
+    expect(done, 'loop stopped at its time bound').toBe(ITERATIONS);
+    expect(wouldBlock).toBe(ITERATIONS);
+    expect(entries, 'garbage collections during the write loop').toEqual([]);
+  });
+
+  it('a million zero-timeout polls with nothing ready cause no garbage collection', async () => {
+    const poll = closeLater(new Poll());
+    const events = new Events(8);
+    let done = 0;
+    let empty = 0;
+    const start = Date.now();
+    const entries = await gcEntriesDuring(() => {
+      for (let i = 0; i < ITERATIONS; i++) {
+        if (poll.poll(events, 0) === 0) empty++;
+        done++;
+        if ((i & 0xffff) === 0xffff && Date.now() - start > LOOP_DEADLINE_MS) break;
+      }
+    });
+    expect(done, 'loop stopped at its time bound').toBe(ITERATIONS);
+    expect(empty).toBe(ITERATIONS);
+    expect(entries, 'garbage collections during the empty poll loop').toEqual([]);
+  });
+});
