@@ -1,0 +1,429 @@
+#!/usr/bin/env node
+// The benchmark matrix: edgeloop (run and attach mode) against node:net, Bun
+// and a C epoll reference, side by side in one run, rounds interleaved.
+//
+//   npm run bench                 full matrix (about 15 minutes)
+//   npm run bench -- --quick      one short round of everything (under 2 minutes)
+//   options: --rounds N --seconds S --warmup S --idle N --out DIR
+//
+// Writes bench/results.md and bench/results.svg. Needs taskset and prlimit
+// (util-linux), a C compiler, and optionally Bun (on PATH or in $BUN) and
+// oidentd (Debian package) for the peers that use them.
+'use strict';
+const { spawn, spawnSync, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { writeSvg } = require('./svg');
+
+const ROOT = path.join(__dirname, '..');
+const BUILD = path.join(__dirname, 'build');
+
+function parseArgs(argv) {
+  const opts = { quick: false, rounds: 5, seconds: 5, warmup: 1, idle: 10000, out: __dirname };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => {
+      const v = argv[++i];
+      if (v === undefined) fail(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--quick') opts.quick = true;
+    else if (a === '--rounds') opts.rounds = positive(a, next());
+    else if (a === '--seconds') opts.seconds = positive(a, next());
+    else if (a === '--warmup') opts.warmup = Number(next());
+    else if (a === '--idle') opts.idle = positive(a, next());
+    else if (a === '--out') opts.out = path.resolve(next());
+    else fail(`unknown option ${a}`);
+  }
+  if (opts.quick) Object.assign(opts, { rounds: 1, seconds: 1.5, warmup: 0.5, idle: 2000 });
+  return opts;
+}
+
+function positive(name, v) {
+  const n = Number(v);
+  if (!(n > 0)) fail(`${name} must be a positive number`);
+  return n;
+}
+
+function fail(msg) {
+  process.stderr.write(`bench: ${msg}\n`);
+  process.exit(2);
+}
+
+const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+
+/** Builds the C programs and the package if needed. */
+function build() {
+  fs.mkdirSync(BUILD, { recursive: true });
+  const cc = process.env.CC ?? 'cc';
+  for (const [src, out] of [
+    ['loadgen.c', 'loadgen'],
+    ['servers/c-echo.c', 'c-echo'],
+  ]) {
+    const srcPath = path.join(__dirname, src);
+    const outPath = path.join(BUILD, out);
+    if (!fs.existsSync(outPath) || fs.statSync(outPath).mtimeMs < fs.statSync(srcPath).mtimeMs) {
+      execFileSync(cc, ['-O2', '-Wall', '-o', outPath, srcPath], { stdio: 'inherit' });
+    }
+  }
+  if (!fs.existsSync(path.join(ROOT, 'dist', 'cli', 'echo.js'))) {
+    execFileSync('npx', ['tsc', '-p', ROOT], { stdio: 'inherit', cwd: ROOT });
+  }
+  // Loads the addon (building it if missing) before anything is timed.
+  execFileSync(process.execPath, ['-e', `require(${JSON.stringify(ROOT)})`], { stdio: 'inherit' });
+}
+
+function bunPath() {
+  if (process.env.BUN) return process.env.BUN;
+  if (has('bun')) return 'bun';
+  const local = path.join(ROOT, 'node_modules', '@oven', 'bun-linux-x64', 'bin', 'bun');
+  return fs.existsSync(local) ? local : null;
+}
+
+/** The echo servers; each prints a line with its port once listening. */
+function echoServers(bun) {
+  const node = process.execPath;
+  const echo = path.join(ROOT, 'dist', 'cli', 'echo.js');
+  const list = [
+    { name: 'edgeloop run()', cmd: [node, echo, '--port', '0', '--mode', 'run'] },
+    { name: 'edgeloop attach()', cmd: [node, echo, '--port', '0', '--mode', 'attach'] },
+    { name: 'node:net', cmd: [node, path.join(__dirname, 'servers', 'node-net.js'), '0'] },
+    { name: 'C epoll', cmd: [path.join(BUILD, 'c-echo'), '0'] },
+  ];
+  if (bun) list.splice(3, 0, { name: 'Bun.listen', cmd: [bun, path.join(__dirname, 'servers', 'bun-echo.js'), '0'] });
+  return list;
+}
+
+/** Runs `cmd` with a raised fd limit, pinned to `core`. */
+function spawnPinned(core, cmd, extra = {}) {
+  const args = ['--nofile=20000:20000', 'taskset', '-c', String(core), ...cmd];
+  return spawn('prlimit', args, { stdio: ['pipe', 'pipe', 'inherit'], ...extra });
+}
+
+/** Starts a server on core 0 and resolves with its pid and port. */
+function startServer(server) {
+  return new Promise((resolve, reject) => {
+    const child = spawnPinned(0, server.cmd);
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${server.name} did not start`));
+    }, 15000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening (?:on \S+?:)?(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, pid: child.pid, port: Number(m[1]) });
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${server.name} exited (${code}) before listening`));
+    });
+  });
+}
+
+function stopServer(s) {
+  return new Promise((resolve) => {
+    if (s.child.exitCode !== null || s.child.signalCode !== null) return resolve();
+    const kill = setTimeout(() => s.child.kill('SIGKILL'), 5000);
+    s.child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    s.child.kill('SIGTERM');
+  });
+}
+
+/** Runs the load generator on core 1 and parses its JSON line. */
+function loadgen(args) {
+  return new Promise((resolve, reject) => {
+    const child = spawnPinned(1, [path.join(BUILD, 'loadgen'), ...args]);
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.once('exit', (code) => {
+      if (code !== 0) return reject(new Error(`loadgen ${args.join(' ')} exited with ${code}`));
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop()));
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+function rssKiB(pid) {
+  // VmRSS of the whole process (all threads), from /proc.
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+let step = 0;
+let steps = 0;
+function progress(text) {
+  step++;
+  process.stderr.write(`\r\x1b[K[${step}/${steps}] ${text}`);
+}
+
+const CELLS = [
+  { id: 'a', label: '(a) 1 connection, 64 B ping-pong', c: 1, d: 1, s: 64 },
+  { id: 'b', label: '(b) 100 connections, 64 B', c: 100, d: 1, s: 64 },
+  { id: 'c', label: '(c) 1000 connections, 64 B', c: 1000, d: 1, s: 64 },
+  { id: 'd', label: '(d) 10 connections, 16 KiB', c: 10, d: 1, s: 16384 },
+];
+
+async function echoMatrix(opts, servers) {
+  const results = {}; // cell -> server -> [runs]
+  for (const cell of CELLS) {
+    results[cell.id] = {};
+    for (const s of servers) results[cell.id][s.name] = [];
+  }
+  for (let round = 0; round < opts.rounds; round++) {
+    for (const cell of CELLS) {
+      // Rotate the order each round so no server always runs first.
+      const order = servers.map((_, i) => servers[(i + round) % servers.length]);
+      for (const server of order) {
+        progress(`${cell.label} · ${server.name} · round ${round + 1}/${opts.rounds}`);
+        const s = await startServer(server);
+        try {
+          const args = ['--port', String(s.port), '-c', String(cell.c), '-d', String(cell.d), '-s', String(cell.s)];
+          args.push('-t', String(opts.seconds), '-w', String(opts.warmup), '--pid', String(s.pid), '--busy-poll');
+          results[cell.id][server.name].push(await loadgen(args));
+        } finally {
+          await stopServer(s);
+        }
+      }
+    }
+  }
+  return results;
+}
+
+async function memoryMatrix(opts, servers) {
+  const out = {};
+  for (const server of servers) {
+    progress(`memory: ${opts.idle} idle connections · ${server.name}`);
+    const s = await startServer(server);
+    try {
+      await sleep(500);
+      const before = rssKiB(s.pid);
+      const child = spawnPinned(1, [path.join(BUILD, 'loadgen'), '--port', String(s.port), '--idle', String(opts.idle), '--hold', '120']);
+      await new Promise((resolve, reject) => {
+        let buf = '';
+        child.stdout.on('data', (d) => {
+          buf += d;
+          if (buf.includes('\n')) resolve();
+        });
+        child.once('exit', (code) => reject(new Error(`idle loadgen exited with ${code}`)));
+      });
+      await sleep(1000);
+      const after = rssKiB(s.pid);
+      child.stdin.end();
+      child.kill('SIGTERM');
+      out[server.name] = { before, after, perConn: (after - before) / opts.idle };
+    } finally {
+      await stopServer(s);
+    }
+  }
+  return out;
+}
+
+function gcCheck() {
+  progress('zero allocation: GC count during a million polls');
+  const r = spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, 'gc-polls.js')], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`gc-polls failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim());
+}
+
+async function identMatrix(opts) {
+  const node = process.execPath;
+  const peers = [
+    { name: 'edgeloop-identd', cmd: [node, path.join(ROOT, 'dist', 'cli', 'identd.js'), '-a', '127.0.0.1', '-p', '11313', '-q'], port: 11313 },
+  ];
+  if (has('oidentd')) peers.push({ name: 'oidentd 2.5', cmd: ['oidentd', '-i', '-S', '-q', '-a', '127.0.0.1', '-p', '11314'], port: 11314 });
+  const out = {};
+  for (const peer of peers) out[peer.name] = { 1: [], 64: [] };
+  for (let round = 0; round < opts.rounds; round++) {
+    for (const peer of peers) {
+      for (const clients of [1, 64]) {
+        progress(`ident: ${clients} client(s) · ${peer.name} · round ${round + 1}/${opts.rounds}`);
+        const child = spawnPinned(0, peer.cmd);
+        try {
+          await waitPort(peer.port);
+          const args = ['--port', String(peer.port), '--ident', '-c', String(clients), '-t', String(opts.seconds), '-w', String(opts.warmup)];
+          out[peer.name][clients].push(await loadgen(args));
+        } finally {
+          await stopServer({ child });
+          // oidentd forks; its children go with the process group of prlimit.
+          spawnSync('pkill', ['-f', `oidentd -i -S -q -a 127.0.0.1 -p ${peer.port}`]);
+        }
+      }
+    }
+  }
+  return { peers: peers.map((p) => p.name), results: out };
+}
+
+async function waitPort(port) {
+  const net = require('node:net');
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(100);
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+function machineFacts(bun) {
+  const cpu = os.cpus()[0]?.model ?? 'unknown';
+  const v = (cmd, args) => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n')[0];
+    } catch {
+      return 'not found';
+    }
+  };
+  return {
+    date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
+    cpu: `${cpu}, ${os.cpus().length} cores`,
+    memory: `${Math.round(os.totalmem() / 2 ** 30)} GiB`,
+    kernel: `${os.type()} ${os.release()}`,
+    node: process.version,
+    bun: bun ? v(bun, ['--version']) : 'not found (skipped)',
+    cc: v(process.env.CC ?? 'cc', ['--version']),
+  };
+}
+
+const fmt = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+const range = (xs, d = 1) => (xs.length > 1 ? ` (${fmt(Math.min(...xs), d)}–${fmt(Math.max(...xs), d)})` : '');
+
+function summarize(echo, servers) {
+  const table = {};
+  for (const cell of CELLS) {
+    table[cell.id] = {};
+    for (const s of servers) {
+      const runs = echo[cell.id][s.name];
+      table[cell.id][s.name] = {
+        msgs: median(runs.map((r) => r.msgs_per_s)),
+        msgsAll: runs.map((r) => r.msgs_per_s),
+        mb: median(runs.map((r) => r.mb_per_s)),
+        p50: median(runs.map((r) => r.p50_us)),
+        p99: median(runs.map((r) => r.p99_us)),
+        cpu: median(runs.map((r) => r.server_cpu_us_per_msg)),
+        cpuAll: runs.map((r) => r.server_cpu_us_per_msg),
+      };
+    }
+  }
+  return table;
+}
+
+function targets(table, memory, gc, ident) {
+  const b = table.b;
+  const run = 'edgeloop run()';
+  const att = 'edgeloop attach()';
+  const lines = [];
+  const check = (ok, text) => lines.push(`- ${ok === null ? 'n/a' : ok ? 'met' : '**missed**'}: ${text}`);
+  const c = b['C epoll'];
+  check(b[run].cpu <= c.cpu * 1.1, `run() server CPU/msg at (b) within 10% of C epoll: ${fmt(b[run].cpu, 2)} vs ${fmt(c.cpu, 2)} µs (${fmt(b[run].cpu / c.cpu, 2)}x)`);
+  if (b['Bun.listen']) check(b[run].cpu < b['Bun.listen'].cpu, `run() below Bun's CPU/msg: ${fmt(b[run].cpu, 2)} vs ${fmt(b['Bun.listen'].cpu, 2)} µs`);
+  else check(null, 'run() below Bun: Bun not available');
+  check(b[run].cpu <= b['node:net'].cpu * 0.72, `run() at most 0.72x node:net's CPU/msg: ${fmt(b[run].cpu / b['node:net'].cpu, 2)}x`);
+  for (const id of ['b', 'c']) {
+    if (table[id]['Bun.listen']) {
+      check(table[id][run].msgs >= table[id]['Bun.listen'].msgs, `run() messages/s at (${id}) at least Bun's: ${fmt(table[id][run].msgs, 0)} vs ${fmt(table[id]['Bun.listen'].msgs, 0)}`);
+    }
+  }
+  check(b[att].cpu <= b[run].cpu * 1.15, `attach() CPU/msg within 15% of run() at (b): ${fmt(b[att].cpu / b[run].cpu, 2)}x`);
+  check(table.d[run].mb >= table.d['C epoll'].mb * 0.9, `16 KiB (d) MB/s at least 0.9x C: ${fmt(table.d[run].mb / table.d['C epoll'].mb, 2)}x`);
+  check(memory[run].perConn <= 1, `memory per idle connection at most 1 KiB: run() ${fmt(memory[run].perConn, 2)} KiB, attach() ${fmt(memory[att].perConn, 2)} KiB`);
+  check(gc.gcCount === 0, `zero GC during ${gc.polls} polls: ${gc.gcCount} collections`);
+  const e = ident.results['edgeloop-identd'];
+  const o = ident.results['oidentd 2.5'];
+  if (o) {
+    const ratio = median(e[64].map((r) => r.queries_per_s)) / median(o[64].map((r) => r.queries_per_s));
+    check(ratio >= 20, `ident queries/s with 64 clients at least 20x oidentd: ${fmt(ratio, 1)}x`);
+  } else check(null, 'ident vs oidentd: oidentd not installed');
+  return lines;
+}
+
+function report(opts, facts, servers, table, memory, gc, ident, command) {
+  const L = [];
+  L.push('# edgeloop benchmark results', '');
+  L.push(`Produced by \`${command}\`. Server pinned to core 0, load generator to core 1 (taskset), loopback, TCP_NODELAY everywhere, load generator busy-polling.`);
+  L.push(`${opts.rounds} interleaved round(s) of ${opts.seconds} s after ${opts.warmup} s warm-up per cell; figures are medians, ranges are min–max over rounds.`, '');
+  L.push('| machine | |', '|---|---|');
+  for (const [k, v] of Object.entries(facts)) L.push(`| ${k} | ${v} |`);
+  L.push('');
+  L.push('Server CPU per message is (utime + stime of the whole server process over the timed window) / messages echoed: the figure that matters when the load generator saturates its own core.', '');
+  for (const cell of CELLS) {
+    L.push(`## ${cell.label}`, '');
+    L.push('| server | messages/s | MB/s | p50 µs | p99 µs | server CPU µs/msg | CPU vs C |', '|---|---:|---:|---:|---:|---:|---:|');
+    const c = table[cell.id]['C epoll'];
+    for (const s of servers) {
+      const r = table[cell.id][s.name];
+      L.push(`| ${s.name} | ${fmt(r.msgs, 0)}${range(r.msgsAll, 0)} | ${fmt(r.mb, 2)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.cpu, 2)}${range(r.cpuAll, 2)} | ${fmt(r.cpu / c.cpu, 2)}x |`);
+    }
+    L.push('');
+  }
+  L.push(`## Memory: ${opts.idle} idle connections`, '', '| server | RSS before KiB | RSS after KiB | KiB per connection |', '|---|---:|---:|---:|');
+  for (const s of servers) {
+    const m = memory[s.name];
+    L.push(`| ${s.name} | ${m.before} | ${m.after} | ${fmt(m.perConn, 2)} |`);
+  }
+  L.push('', 'The kernel\'s own socket memory is in no process\'s RSS.', '');
+  L.push('## Zero allocation', '', `${gc.polls} polls of a ready socket (\`bench/gc-polls.js\`): ${gc.gcCount} garbage collections, ${fmt(gc.nsPerPoll, 0)} ns per poll.`, '');
+  L.push('## Ident (RFC 1413)', '', 'Each client connects, asks about its own connection (a real lookup answered with USERID), reads the reply and closes, in a loop.', '');
+  L.push('| server | clients | queries/s | p50 µs | p99 µs | errors |', '|---|---:|---:|---:|---:|---:|');
+  for (const name of ident.peers) {
+    for (const clients of [1, 64]) {
+      const runs = ident.results[name][clients];
+      const q = runs.map((r) => r.queries_per_s);
+      L.push(`| ${name} | ${clients} | ${fmt(median(q), 0)}${range(q, 0)} | ${fmt(median(runs.map((r) => r.p50_us)))} | ${fmt(median(runs.map((r) => r.p99_us)))} | ${runs.reduce((a, r) => a + r.errors, 0)} |`);
+    }
+  }
+  L.push('', '## Targets', '', ...targets(table, memory, gc, ident), '');
+  return L.join('\n');
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  for (const tool of ['taskset', 'prlimit']) if (!has(tool)) fail(`${tool} is needed (Debian package util-linux)`);
+  build();
+  const bun = bunPath();
+  if (!bun) process.stderr.write('bench: Bun not found (set BUN or put bun on PATH); its column is skipped\n');
+  const servers = echoServers(bun);
+  const identPeers = has('oidentd') ? 2 : 1;
+  steps = opts.rounds * CELLS.length * servers.length + servers.length + 1 + opts.rounds * identPeers * 2;
+  const facts = machineFacts(bun);
+  const echo = await echoMatrix(opts, servers);
+  const memory = await memoryMatrix(opts, servers);
+  const gc = gcCheck();
+  const ident = await identMatrix(opts);
+  process.stderr.write('\n');
+  const table = summarize(echo, servers);
+  const command = `npm run bench${opts.quick ? ' -- --quick' : ''}`;
+  const md = report(opts, facts, servers, table, memory, gc, ident, command);
+  fs.writeFileSync(path.join(opts.out, 'results.md'), md);
+  fs.writeFileSync(path.join(opts.out, 'results.json'), JSON.stringify({ opts, facts, echo, memory, gc, ident }, null, 1));
+  writeSvg(path.join(opts.out, 'results.svg'), servers.map((s) => s.name), table, CELLS, memory, facts);
+  process.stdout.write(`${md}\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`\nbench: ${err.stack ?? err}\n`);
+  process.exit(1);
+});
