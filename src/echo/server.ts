@@ -82,6 +82,10 @@ export function createEchoServer(options: EchoServerOptions = {}): EchoServer {
         stats.bytes += n;
         stats.messages++;
         if (!conn.write(buf, 0, n)) conn.pauseReading();
+        // A short read drained the socket (for now). The registration is
+        // level-triggered, so anything that arrives later is reported by the
+        // next poll: no need to pay a read that returns WOULD_BLOCK.
+        if (n < buf.length) return;
       }
     },
     onDrain(conn: Connection): void {

@@ -91,6 +91,9 @@ class Session<Req, Res> implements ConnectionHandler {
       if (n === WOULD_BLOCK) return;
       if (n === 0) return this.finish();
       this.consume(buf, n);
+      // Level-triggered: a short read means drained for now; later bytes
+      // make the next poll report the connection again.
+      if (n < buf.length) return;
     }
   }
 
