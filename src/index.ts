@@ -33,3 +33,14 @@ export { LoopWorkers, runLoopInWorker, type LoopWorkersOptions } from './workers
 export { Pending } from './pending';
 export * from './service/index';
 export { BlockingPool, PoolError, type BlockingTask, type PoolOptions } from './pool';
+export { createEchoServer, type EchoServer, type EchoServerOptions, type EchoStats } from './echo/server';
+export {
+  createIdentServer,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  MAX_QUERY_LENGTH,
+  type IdentLogEntry,
+  type IdentServer,
+  type IdentServerOptions,
+} from './ident/server';
+export { OwnerLookup, type ConnectionTuple, type OwnerLookupOptions } from './ident/lookup';
+export { parseQuery, userReply, errorReply, type IdentError, type IdentQuery, type BadQuery } from './ident/protocol';
