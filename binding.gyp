@@ -13,6 +13,12 @@
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api"
       ],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "defines": [
+        # A worker terminated while it runs addon code cannot take a new JS
+        # exception; without this node-addon-api aborts the whole process
+        # (nodejs/node-addon-api#975).
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"
+      ],
       "conditions": [
         ["OS=='linux'", {
           "sources": ["native/selector_epoll.cc", "native/diag_linux.cc"]

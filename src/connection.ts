@@ -69,6 +69,11 @@ export class Connection {
   highWaterMark = DEFAULT_HIGH_WATER_MARK;
   /** Free for the application (the servers keep per-connection state here). */
   data: unknown = undefined;
+  /**
+   * Requests being worked on (serve() counts them). The idle timeout never
+   * closes a connection while this is above 0.
+   */
+  busy = 0;
 
   /** @internal */ readonly owner: ConnectionOwner;
   /** @internal Interest currently registered. */ registeredInterest = 0;

@@ -669,7 +669,7 @@ export class EventLoop implements ConnectionOwner {
     conn.lastActive = this.now();
     const check = (): void => {
       if (conn.isClosed) return;
-      const due = conn.lastActive + timeoutMs;
+      const due = conn.busy > 0 ? this.now() + timeoutMs : conn.lastActive + timeoutMs;
       if (due > this.now()) {
         conn.idleTimer = this.setTimeout(check, due - this.now());
         return;

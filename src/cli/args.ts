@@ -41,7 +41,7 @@ export function parseFlags(
   } catch (err) {
     if (err instanceof UsageError) throw err;
     // parseArgs says e.g. "Unknown option '--x'"; keep its first sentence.
-    throw new UsageError((err as Error).message.split('. ')[0].replace(/\.$/, ''));
+    throw new UsageError((err as Error).message.split('\n')[0].split('. ')[0].replace(/\.$/, ''));
   }
 }
 

@@ -49,13 +49,13 @@ async function main(): Promise<void> {
   if (mode === 'attach' && workers === 1) {
     const server = createEchoServer({ ...options, port });
     server.loop.attach();
-    process.stdout.write(`${COMMAND} listening on ${describe(host, server.address.port)} (mode attach, pid ${process.pid})\n`);
     const stop = (): void => {
       server.close();
       printTotals(server.stats);
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    process.stdout.write(`${COMMAND} listening on ${describe(host, server.address.port)} (mode attach, pid ${process.pid})\n`);
     return;
   }
 
@@ -81,10 +81,6 @@ async function main(): Promise<void> {
       await LoopWorkers.start({ count: workers - 1, filename, onMessage, workerData: { ...options, port: boundPort, mode } }),
     );
   }
-  const plural = workers === 1 ? 'worker' : 'workers';
-  process.stdout.write(
-    `${COMMAND} listening on ${describe(host, boundPort)} (mode ${mode}, ${workers} ${plural}, pid ${process.pid})\n`,
-  );
   let stopping = false;
   const stop = async (): Promise<void> => {
     if (stopping) return;
@@ -94,6 +90,10 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void stop());
   process.once('SIGTERM', () => void stop());
+  const plural = workers === 1 ? 'worker' : 'workers';
+  process.stdout.write(
+    `${COMMAND} listening on ${describe(host, boundPort)} (mode ${mode}, ${workers} ${plural}, pid ${process.pid})\n`,
+  );
 }
 
 runCli(COMMAND, main);

@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 import { execFileSync } from 'node:child_process';
+import { isIP } from 'node:net';
 import { SysError } from '../errors';
 import { createIdentServer, DEFAULT_IDLE_TIMEOUT_MS, type IdentServer } from '../ident/server';
 import { formatAddress } from '../net/address';
@@ -70,7 +71,7 @@ function main(): void {
     : intFlag('max-connections', values['max-connections'] as string, 0, 1, 1 << 20);
   const addresses = (values.address as string[] | undefined) ?? ['0.0.0.0', '::'];
   for (const a of addresses) {
-    if (!/^[0-9.]+$|^[0-9a-fA-F:.]+$/.test(a) || a === '') throw new UsageError(`--address must be a numeric IPv4 or IPv6 address, got '${a}'`);
+    if (isIP(a) === 0) throw new UsageError(`--address must be a numeric IPv4 or IPv6 address, got '${a}'`);
   }
   const hide = ((values.hide as string[] | undefined) ?? []).map((h) => (/^[0-9]+$/.test(h) ? Number(h) : h));
   const text = (name: string): string | undefined => {
@@ -112,14 +113,16 @@ function main(): void {
     throw err;
   }
   server.loop.attach();
-  const where = server.addresses.map(formatAddress).join(', ');
-  process.stdout.write(`${COMMAND} listening on ${where} (pid ${process.pid}${server.lookup.usesNetlink ? ', netlink' : ''})\n`);
   const stop = (): void => {
     server.close();
     process.stdout.write(`${COMMAND} stopped: ${queries} queries answered\n`);
   };
+  // Handlers first: a signal sent the moment the line below appears must
+  // already find them.
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  const where = server.addresses.map(formatAddress).join(', ');
+  process.stdout.write(`${COMMAND} listening on ${where} (pid ${process.pid}${server.lookup.usesNetlink ? ', netlink' : ''})\n`);
 }
 
 runCli(COMMAND, main);

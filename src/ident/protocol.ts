@@ -47,10 +47,10 @@ export function parseQuery(line: string): IdentQuery | BadQuery {
   return { ok: true, serverPort, clientPort };
 }
 
-/** Removes what could break a reply line: CR, LF, NUL and other controls. */
+/** Removes what could break a reply line: CR, LF, NUL and other controls (C0 and C1). */
 export function clean(text: string, maxLength = Infinity): string {
   // eslint-disable-next-line no-control-regex
-  const safe = text.replace(/[\x00-\x1f\x7f]/g, '');
+  const safe = text.replace(/[\x00-\x1f\x7f-\x9f]/g, '');
   return safe.length > maxLength ? safe.slice(0, maxLength) : safe;
 }
 

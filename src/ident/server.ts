@@ -142,7 +142,9 @@ export function createIdentServer(options: IdentServerOptions = {}): IdentServer
       const socket = TcpListener.bind({ host, port }, { ipv6Only: host.includes(':') ? true : undefined });
       listeners.push(
         serve(loop, socket, {
-          codec: () => new LineCodec({ maxLength: MAX_QUERY_LENGTH, encoding: 'latin1' }),
+          // UTF-8 both ways: replies are sanitised and capped as UTF-8, so they
+          // must go out as UTF-8 (latin1 would turn U+010A into a bare LF).
+          codec: () => new LineCodec({ maxLength: MAX_QUERY_LENGTH, encoding: 'utf8' }),
           service,
           idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
           maxConnections: options.maxConnections,

@@ -132,6 +132,7 @@ class Session<Req, Res> implements ConnectionHandler {
   private dispatch(request: Req): void {
     const slot: Slot<Res> = { done: false, response: undefined };
     this.slots.push(slot);
+    this.ctx.conn.busy++;
     let result: Res | undefined | PromiseLike<Res | undefined>;
     try {
       result = this.options.service(request, this.ctx);
@@ -159,6 +160,8 @@ class Session<Req, Res> implements ConnectionHandler {
   }
 
   private complete(slot: Slot<Res>, response: Res | undefined): void {
+    if (slot.done) return;
+    this.ctx.conn.busy--;
     slot.done = true;
     slot.response = response;
     this.writeReady();
@@ -167,6 +170,10 @@ class Session<Req, Res> implements ConnectionHandler {
   private serviceFailed(slot: Slot<Res>, err: unknown): void {
     const conn = this.ctx.conn;
     if (conn.isClosed) return;
+    if (!slot.done) {
+      conn.busy--;
+      slot.done = true;
+    }
     const handler = this.options.onServiceError;
     if (handler === undefined) {
       // The error reaches options.onClose (and the handler's onClose).

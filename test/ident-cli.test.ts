@@ -1,0 +1,687 @@
+/**
+ * The edgeloop-identd binary (dist/cli/identd.js): flag validation, the
+ * running daemon's output, its answers and log, SIGTERM, and dropping
+ * privileges with --user.
+ *
+ * Needs `npx tsc -p .` first (the binary is the compiled dist/cli/identd.js)
+ * and root (useradd, runuser, --user). Every daemon listens on loopback only,
+ * on a free port; every wait is bounded; every process started here is
+ * killed by its pid if still running after its test.
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
+const ROOT = path.resolve(__dirname, '..');
+const BIN = path.join(ROOT, 'dist', 'cli', 'identd.js');
+const NODE = process.execPath;
+const ALICE = 'edgeloop-alice';
+const BOB = 'edgeloop-bob';
+const HINT = '(see edgeloop-identd --help)';
+/**
+ * Wait after lookups before SIGTERM. A lookup starts the daemon's worker
+ * pool, and stopping it while a worker still loads the addon aborts the
+ * process (the bug reproduced in ident-server.test.ts 'server lifetime');
+ * the SIGTERM tests below otherwise use invalid queries, which need no pool.
+ */
+const SETTLE_MS = 1500;
+
+// ---------------------------------------------------------------------------
+// Cleanup and waits
+// ---------------------------------------------------------------------------
+
+const cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) {
+    try {
+      await fn();
+    } catch {
+      // already gone
+    }
+  }
+});
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+function requireRoot(): void {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
+    throw new Error('the edgeloop-identd CLI tests must run as root (useradd, runuser, --user nobody). CI runs as root.');
+  }
+}
+
+function idOf(flag: '-u' | '-g', user: string): number | null {
+  try {
+    return Number(execFileSync('id', [flag, user], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+  } catch {
+    return null;
+  }
+}
+
+function ensureUser(user: string): number {
+  if (idOf('-u', user) === null) {
+    execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', user], { stdio: 'pipe', timeout: 10000 });
+  }
+  const uid = idOf('-u', user);
+  if (uid === null) throw new Error(`could not create user ${user}`);
+  return uid;
+}
+
+/** A port free on both 127.0.0.1 and ::1 right now. */
+async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const a = net.createServer();
+    await within(new Promise<void>((r, j) => a.once('error', j).listen(0, '127.0.0.1', () => r())), 3000, 'listen');
+    const port = (a.address() as net.AddressInfo).port;
+    const b = net.createServer();
+    const ok = await new Promise<boolean>((r) => {
+      b.once('error', () => r(false));
+      b.listen({ port, host: '::1', ipv6Only: true }, () => r(true));
+    });
+    await new Promise<void>((r) => a.close(() => r()));
+    if (ok) await new Promise<void>((r) => b.close(() => r()));
+    if (ok) return port;
+  }
+  throw new Error('no free port on 127.0.0.1 and ::1');
+}
+
+// ---------------------------------------------------------------------------
+// Socket owners (children run as the test users)
+// ---------------------------------------------------------------------------
+
+const OWNER_SCRIPT = `
+const net = require('net');
+const [mode, host, port] = process.argv.slice(1);
+const keep = new Set();
+const say = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
+process.stdin.on('end', () => process.exit(0));
+process.stdin.on('error', () => process.exit(0));
+process.stdin.resume();
+if (mode === 'listen') {
+  const s = net.createServer((c) => { keep.add(c); c.on('error', () => {}); c.on('close', () => keep.delete(c)); say({ accepted: c.remotePort }); });
+  s.on('error', (e) => { say({ error: e.message }); process.exit(1); });
+  s.listen({ host, port: Number(port) }, () => say({ pid: process.pid, port: s.address().port }));
+} else {
+  const c = net.connect({ host, port: Number(port) }, () => say({ pid: process.pid, localPort: c.localPort }));
+  c.on('error', (e) => { say({ error: e.message }); process.exit(1); });
+  keep.add(c);
+}
+`;
+
+/** A child with line-oriented stdout and bounded waits for lines. */
+class LineChild {
+  readonly lines: string[] = [];
+  stderr = '';
+  exit: { code: number | null; signal: string | null } | null = null;
+  private waiters = new Set<() => void>();
+  private buf = '';
+  readonly exited: Promise<{ code: number | null; signal: string | null }>;
+
+  constructor(
+    readonly name: string,
+    readonly proc: ChildProcess,
+  ) {
+    proc.stdout?.setEncoding('utf8');
+    proc.stdout?.on('data', (d: string) => {
+      this.buf += d;
+      let nl: number;
+      while ((nl = this.buf.indexOf('\n')) >= 0) {
+        this.lines.push(this.buf.slice(0, nl));
+        this.buf = this.buf.slice(nl + 1);
+      }
+      this.notify();
+    });
+    proc.stderr?.setEncoding('utf8');
+    proc.stderr?.on('data', (d: string) => {
+      this.stderr += d;
+      this.notify();
+    });
+    this.exited = new Promise((resolve) => {
+      proc.once('exit', (code, signal) => {
+        this.exit = { code, signal };
+        this.notify();
+        resolve(this.exit);
+      });
+    });
+  }
+
+  private notify(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  /** The first stdout line matching `re`, waiting up to `ms`. */
+  line(re: RegExp, ms: number): Promise<string> {
+    const find = (): string | undefined => this.lines.find((l) => re.test(l));
+    const hit = find();
+    if (hit !== undefined) return Promise.resolve(hit);
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        const l = find();
+        if (l === undefined && this.exit === null) return;
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        if (l !== undefined) resolve(l);
+        else reject(new Error(`${this.name} exited (${JSON.stringify(this.exit)}) before printing ${re}: stdout ${JSON.stringify(this.lines)} stderr ${JSON.stringify(this.stderr)}`));
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(check);
+        reject(new Error(`timed out after ${ms} ms waiting for ${re} from ${this.name}: stdout ${JSON.stringify(this.lines)} stderr ${JSON.stringify(this.stderr)}`));
+      }, ms);
+      this.waiters.add(check);
+    });
+  }
+
+  /** Waits until `n` stdout lines match `re`. */
+  async count(re: RegExp, n: number, ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (this.lines.filter((l) => re.test(l)).length < n) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${n} lines ${re}: ${JSON.stringify(this.lines)}`);
+      await sleep(10);
+    }
+  }
+
+  /** Kills by pid (SIGKILL) if still running and waits for the exit. */
+  async kill(): Promise<void> {
+    if (this.exit !== null || this.proc.pid === undefined) return;
+    try {
+      process.kill(this.proc.pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+    await within(this.exited, 5000, `${this.name} exit after SIGKILL`).catch(() => undefined);
+  }
+}
+
+const owners: { child: LineChild; innerPid: number }[] = [];
+
+function startOwner(user: string, args: string[]): { child: LineChild; msg: (key: string, ms: number) => Promise<Record<string, unknown>> } {
+  const proc = spawn('runuser', ['-u', user, '--', NODE, '-e', OWNER_SCRIPT, ...args], { cwd: '/', stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = new LineChild(`${user} socket owner`, proc);
+  const entry = { child, innerPid: 0 };
+  owners.push(entry);
+  const msg = async (key: string, ms: number): Promise<Record<string, unknown>> => {
+    const l = await child.line(new RegExp(`"${key}"`), ms);
+    const m = JSON.parse(l) as Record<string, unknown>;
+    if (typeof m.pid === 'number') entry.innerPid = m.pid;
+    return m;
+  };
+  return { child, msg };
+}
+
+/** alice listens on 127.0.0.1, bob connects to her. */
+let conn = { serverPort: 0, clientPort: 0 };
+let aliceUid = 0;
+
+/** Why the shared setup failed; every test then fails with it (never skips). */
+let setupError: unknown = null;
+beforeEach(() => {
+  if (setupError !== null) throw setupError;
+});
+
+beforeAll(async () => {
+  try {
+    requireRoot();
+    if (!fs.existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npx tsc -p .\` before these tests`);
+    aliceUid = ensureUser(ALICE);
+    ensureUser(BOB);
+    const alice = startOwner(ALICE, ['listen', '127.0.0.1', '0']);
+    const serverPort = (await alice.msg('port', 10000)).port as number;
+    const bob = startOwner(BOB, ['connect', '127.0.0.1', String(serverPort)]);
+    const clientPort = (await bob.msg('localPort', 10000)).localPort as number;
+    await alice.child.line(new RegExp(`"accepted":${clientPort}\\b`), 10000);
+    conn = { serverPort, clientPort };
+  } catch (err) {
+    setupError = err;
+  }
+}, 30000);
+
+afterAll(async () => {
+  for (const { child, innerPid } of owners) {
+    child.proc.stdin?.end();
+    const gone = await within(child.exited, 2000, 'owner exit').then(() => true, () => false);
+    if (!gone) {
+      for (const pid of [innerPid, child.proc.pid]) {
+        try {
+          if (pid) process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+      await within(child.exited, 2000, 'owner exit').catch(() => undefined);
+    }
+  }
+}, 20000);
+
+// ---------------------------------------------------------------------------
+// The daemon
+// ---------------------------------------------------------------------------
+
+interface Daemon {
+  child: LineChild;
+  port: number;
+  pid: number;
+  listening: string;
+}
+
+/** Starts the daemon on 127.0.0.1 (and any given addresses) at a free port; waits for its listening line. */
+async function startDaemon(args: string[] = [], addresses = ['127.0.0.1']): Promise<Daemon> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const argv = [BIN, ...addresses.flatMap((a) => ['--address', a]), '--port', String(port), ...args];
+    const proc = spawn(NODE, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = new LineChild('edgeloop-identd', proc);
+    cleanups.push(() => child.kill());
+    try {
+      const listening = await child.line(/listening on/, 10000);
+      return { child, port, pid: proc.pid as number, listening };
+    } catch (err) {
+      lastError = err;
+      if (!/EADDRINUSE/.test(child.stderr)) throw err;
+    }
+  }
+  throw lastError;
+}
+
+/** A query connection to the daemon; returns the reply lines once `n` arrived. */
+async function query(port: number, text: string, n: number, host = '127.0.0.1'): Promise<string[]> {
+  const sock = net.connect({ host, port });
+  cleanups.push(() => {
+    sock.destroy();
+  });
+  let data = '';
+  sock.setEncoding('latin1');
+  sock.on('error', () => {});
+  await within(new Promise<void>((r, j) => sock.once('connect', () => r()).once('error', j)), 3000, 'connect to the daemon');
+  sock.write(text);
+  await within(
+    new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (data.split('\r\n').length - 1 >= n) resolve();
+      };
+      sock.on('data', (d: string) => {
+        data += d;
+        check();
+      });
+      sock.on('close', () => resolve());
+    }),
+    5000,
+    `${n} replies (got ${JSON.stringify(data)})`,
+  );
+  sock.destroy();
+  const lines = data.split('\r\n');
+  lines.pop();
+  return lines;
+}
+
+/** SIGTERM by pid; resolves with the exit once it came (bounded). */
+async function terminate(d: Daemon, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: string | null }> {
+  process.kill(d.pid, signal);
+  return within(d.child.exited, 5000, `edgeloop-identd exit after ${signal}`);
+}
+
+/** Runs the binary to completion with `args` (bounded: a daemon that starts is killed after 10 s). */
+function runBinary(args: string[]): { status: number | null; stdout: string; stderr: string; signal: string | null } {
+  const r = spawnSync(NODE, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 10000, killSignal: 'SIGKILL' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, signal: r.signal };
+}
+
+// ---------------------------------------------------------------------------
+// --help
+// ---------------------------------------------------------------------------
+
+describe('--help', () => {
+  it('exits 0 and prints the usage to stdout only', () => {
+    const r = runBinary(['--help']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: edgeloop-identd \[options\]/);
+    expect(r.stderr).toBe('');
+  });
+
+  const flags = [
+    '--address',
+    '--port',
+    '--idle-timeout',
+    '--max-connections',
+    '--opsys',
+    '--charset',
+    '--reply',
+    '--fail-reply',
+    '--unknown-error',
+    '--hide',
+    '--user',
+    '--group',
+    '--quiet',
+    '--help',
+  ];
+
+  it.each(flags)('lists %s', (flag) => {
+    const r = runBinary(['--help']);
+    expect(r.stdout).toMatch(new RegExp(`(^|\\s)${flag}(\\s|$)`, 'm'));
+  });
+
+  it('-h is the same as --help', () => {
+    const r = runBinary(['-h']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(runBinary(['--help']).stdout);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Bad flags: one line on stderr starting 'edgeloop-identd:', exit 2
+// ---------------------------------------------------------------------------
+
+describe('bad flag values', () => {
+  let port = 0;
+  beforeAll(async () => {
+    port = await freePort();
+  });
+
+  const bad: [string, string[], RegExp][] = [
+    ['--port 0', ['--port', '0'], /--port/],
+    ['--port 70000', ['--port', '70000'], /--port/],
+    ['--port x', ['--port', 'x'], /--port/],
+    ['--port without a value', ['--port'], /--port/],
+    ['--idle-timeout -1', ['--idle-timeout', '-1'], /--idle-timeout/],
+    ['--idle-timeout=-1', ['--idle-timeout=-1'], /--idle-timeout/],
+    ['--idle-timeout x', ['--idle-timeout', 'x'], /--idle-timeout/],
+    ['--idle-timeout 0', ['--idle-timeout', '0'], /--idle-timeout/],
+    ['--max-connections 0', ['--max-connections', '0'], /--max-connections/],
+    ['--max-connections x', ['--max-connections', 'x'], /--max-connections/],
+    ['an unknown flag --bogus', ['--bogus'], /--bogus/],
+    ['a stray argument', ['stray'], /stray/],
+    ['--address nonsense', ['--address', 'nonsense'], /--address|nonsense/],
+    ['--address 999.1.1.1', ['--address', '999.1.1.1'], /--address|999\.1\.1\.1/],
+    ['--address cafe (hex letters only)', ['--address', 'cafe'], /--address|cafe/],
+    ['--reply with a newline', ['--reply', 'evil\n1, 2 : USERID : UNIX : root'], /--reply/],
+    ['--reply with a CR', ['--reply', 'evil\rx'], /--reply/],
+    ['--fail-reply with a newline', ['--fail-reply', 'a\nb'], /--fail-reply/],
+    ['--opsys with a newline', ['--opsys', 'UNIX\nX'], /--opsys/],
+    ['--charset with a newline', ['--charset', 'UTF-8\nX'], /--charset/],
+    ['--user naming no user', ['--user', 'edgeloop-no-such-user'], /--user|edgeloop-no-such-user/],
+  ];
+
+  it.each(bad)('%s: exits 2 with one "edgeloop-identd:" line', (_what, args, mentions) => {
+    // Loopback and a free port first, so a value wrongly accepted cannot bind
+    // anything else (and the later bad flag overrides them).
+    const r = runBinary(['--address', '127.0.0.1', '--port', String(port), ...args]);
+    const lines = r.stderr.split('\n').filter((l) => l !== '');
+    expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 2, stdout: '' });
+    expect(lines[0]).toMatch(/^edgeloop-identd: /);
+    expect(lines[0]).toMatch(mentions);
+    // One message line; the only other line allowed is the --help hint.
+    expect(lines.slice(1).filter((l) => l !== HINT)).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// A running daemon
+// ---------------------------------------------------------------------------
+
+describe('running daemon', () => {
+  it('prints "edgeloop-identd listening on 127.0.0.1:PORT (pid PID, netlink)"', async () => {
+    const d = await startDaemon();
+    expect(d.listening).toBe(`edgeloop-identd listening on 127.0.0.1:${d.port} (pid ${d.pid}, netlink)`);
+  });
+
+  it('lists every address it listens on (127.0.0.1 and [::1])', async () => {
+    const d = await startDaemon([], ['127.0.0.1', '::1']);
+    expect(d.listening).toBe(`edgeloop-identd listening on 127.0.0.1:${d.port}, [::1]:${d.port} (pid ${d.pid}, netlink)`);
+  });
+
+  it('answers a query with the owner of a connection end', async () => {
+    const d = await startDaemon();
+    const q = `${conn.serverPort}, ${conn.clientPort}`;
+    expect(await query(d.port, `${q}\r\n`, 1)).toEqual([`${q} : USERID : UNIX : ${ALICE}`]);
+  });
+
+  it('answers over ::1 when listening there', async () => {
+    const d = await startDaemon([], ['127.0.0.1', '::1']);
+    expect(await query(d.port, '1, 2\r\n', 1, '::1')).toEqual(['1, 2 : ERROR : NO-USER']);
+  });
+
+  it('logs one line per query: querier, query and reply', async () => {
+    const d = await startDaemon();
+    const q = `${conn.serverPort}, ${conn.clientPort}`;
+    await query(d.port, `${q}\r\n1, 2\r\nx\r\n`, 3);
+    await d.child.count(/^edgeloop-identd: /, 3, 3000);
+    await sleep(SETTLE_MS);
+    await terminate(d);
+    const logs = d.child.lines.filter((l) => /^edgeloop-identd: /.test(l));
+    expect(logs.sort()).toEqual(
+      [
+        `edgeloop-identd: 127.0.0.1 "${q}" -> ${q} : USERID : UNIX : ${ALICE}`,
+        'edgeloop-identd: 127.0.0.1 "1, 2" -> 1, 2 : ERROR : NO-USER',
+        'edgeloop-identd: 127.0.0.1 "x" -> x : ERROR : INVALID-PORT',
+      ].sort(),
+    );
+  });
+
+  it('logs nothing per query with --quiet', async () => {
+    const d = await startDaemon(['--quiet']);
+    await query(d.port, 'x\r\n0, 4\r\n', 2);
+    await terminate(d);
+    expect(d.child.lines.filter((l) => /^edgeloop-identd: /.test(l))).toEqual([]);
+  });
+
+  it('on SIGTERM prints "stopped: N queries answered" and exits 0', async () => {
+    const d = await startDaemon();
+    await query(d.port, 'x\r\n0, 4\r\n', 2);
+    const exit = await terminate(d);
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(d.child.lines.at(-1)).toBe('edgeloop-identd stopped: 2 queries answered');
+  });
+
+  it('with --quiet still counts the queries in its stopped line', async () => {
+    const d = await startDaemon(['--quiet']);
+    await query(d.port, 'x\r\n0, 4\r\n5, 70000\r\n', 3);
+    await terminate(d);
+    expect(d.child.lines).toEqual([d.listening, 'edgeloop-identd stopped: 3 queries answered']);
+  });
+
+  it('on SIGINT prints its stopped line and exits 0', async () => {
+    const d = await startDaemon();
+    await query(d.port, 'x\r\n', 1);
+    const exit = await terminate(d, 'SIGINT');
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(d.child.lines.at(-1)).toBe('edgeloop-identd stopped: 1 queries answered');
+  });
+
+  // BUG: identd.ts prints its "listening" line before it installs the
+  // SIGINT/SIGTERM handlers, so a supervisor that stops the daemon as soon
+  // as it reports ready kills it by the default signal action: no stopped
+  // line, exit by signal instead of 0 (about 1 start in 5 here; 15 starts
+  // make a miss unlikely).
+  it('handles a SIGTERM sent the moment the listening line appears', async () => {
+    const exits: { code: number | null; signal: string | null }[] = [];
+    for (let i = 0; i < 15; i++) {
+      const d = await startDaemon();
+      exits.push(await terminate(d));
+    }
+    expect(exits.filter((e) => e.code !== 0)).toEqual([]);
+  }, 60000);
+
+  it('writes nothing to stderr in a normal run', async () => {
+    const d = await startDaemon();
+    await query(d.port, '1, 2\r\n', 1);
+    await sleep(SETTLE_MS);
+    await terminate(d);
+    expect(d.child.stderr).toBe('');
+  });
+
+  it('exits 1 with one line when the port is taken', async () => {
+    const d = await startDaemon();
+    const r = runBinary(['--address', '127.0.0.1', '--port', String(d.port)]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.split('\n').filter(Boolean)).toHaveLength(1);
+    expect(r.stderr).toMatch(/^edgeloop-identd: .*EADDRINUSE/);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Flags reach the server
+// ---------------------------------------------------------------------------
+
+describe('flags reach the server', () => {
+  it('--reply answers every query with that user', async () => {
+    const d = await startDaemon(['--reply', 'fixed-user']);
+    expect(await query(d.port, '1, 2\r\n', 1)).toEqual(['1, 2 : USERID : UNIX : fixed-user']);
+  });
+
+  it('--fail-reply answers a lookup miss with that user', async () => {
+    const d = await startDaemon(['--fail-reply', 'guest']);
+    expect(await query(d.port, '1, 2\r\n', 1)).toEqual(['1, 2 : USERID : UNIX : guest']);
+  });
+
+  it('--unknown-error answers every error as UNKNOWN-ERROR', async () => {
+    const d = await startDaemon(['--unknown-error']);
+    expect(await query(d.port, '1, 2\r\nx\r\n', 2)).toEqual(['1, 2 : ERROR : UNKNOWN-ERROR', 'x : ERROR : UNKNOWN-ERROR']);
+  });
+
+  it('--hide NAME answers HIDDEN-USER for that user', async () => {
+    const d = await startDaemon(['--hide', ALICE]);
+    const q = `${conn.serverPort}, ${conn.clientPort}`;
+    expect(await query(d.port, `${q}\r\n`, 1)).toEqual([`${q} : ERROR : HIDDEN-USER`]);
+  });
+
+  it('--hide UID answers HIDDEN-USER for that uid', async () => {
+    const d = await startDaemon(['--hide', String(aliceUid)]);
+    const q = `${conn.serverPort}, ${conn.clientPort}`;
+    expect(await query(d.port, `${q}\r\n`, 1)).toEqual([`${q} : ERROR : HIDDEN-USER`]);
+  });
+
+  it('--opsys and --charset appear in USERID replies', async () => {
+    const d = await startDaemon(['--opsys', 'OTHER', '--charset', 'UTF-8']);
+    const q = `${conn.clientPort}, ${conn.serverPort}`;
+    expect(await query(d.port, `${q}\r\n`, 1)).toEqual([`${q} : USERID : OTHER,UTF-8 : ${BOB}`]);
+  });
+
+  it('--idle-timeout 0.3 closes an idle connection after about 300 ms', async () => {
+    const d = await startDaemon(['--idle-timeout', '0.3']);
+    const sock = net.connect({ host: '127.0.0.1', port: d.port });
+    cleanups.push(() => {
+      sock.destroy();
+    });
+    sock.on('error', () => {});
+    const start = Date.now();
+    await within(new Promise<void>((r) => sock.once('close', () => r())), 3000, 'idle close');
+    expect(Date.now() - start).toBeGreaterThanOrEqual(250);
+  });
+
+  it('--max-connections 1 closes a second concurrent connection unanswered', async () => {
+    const d = await startDaemon(['--max-connections', '1']);
+    const first = net.connect({ host: '127.0.0.1', port: d.port });
+    cleanups.push(() => {
+      first.destroy();
+    });
+    first.on('error', () => {});
+    await within(new Promise<void>((r) => first.once('connect', () => r())), 3000, 'first connect');
+    await sleep(100);
+    let got = '';
+    const second = net.connect({ host: '127.0.0.1', port: d.port }, () => second.write('1, 2\r\n'));
+    cleanups.push(() => {
+      second.destroy();
+    });
+    second.on('error', () => {});
+    second.on('data', (x) => (got += x));
+    await within(new Promise<void>((r) => second.once('close', () => r())), 3000, 'second connection closed');
+    expect(got).toBe('');
+  });
+
+  // BUG: --reply rejects CR/LF/NUL in the argument, but U+010A/U+010D pass,
+  // and the reply is encoded as latin1, which keeps their low octets: LF and
+  // CR. The daemon then sends a second, forged reply line.
+  it('--reply with U+010D U+010A cannot put a second reply line on the wire', async () => {
+    const d = await startDaemon(['--reply', 'evil\u010d\u010a1, 2 : USERID : UNIX : root']);
+    const sock = net.connect({ host: '127.0.0.1', port: d.port }, () => sock.write('1, 2\r\n'));
+    cleanups.push(() => {
+      sock.destroy();
+    });
+    sock.on('error', () => {});
+    const chunks: Buffer[] = [];
+    sock.on('data', (b: Buffer) => chunks.push(b));
+    await within(
+      (async () => {
+        while (!Buffer.concat(chunks).includes('\r\n')) await sleep(10);
+      })(),
+      3000,
+      'a reply',
+    );
+    await sleep(100);
+    const wire = Buffer.concat(chunks).toString('latin1');
+    expect(wire.split('\r\n').filter(Boolean)).toHaveLength(1);
+    expect(wire.slice(0, -2)).not.toMatch(/[\r\n]/);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// --user: dropping privileges
+// ---------------------------------------------------------------------------
+
+describe('--user nobody', () => {
+  /** A field of /proc/PID/status as numbers ("Uid", "Gid", "Groups"). */
+  function statusIds(pid: number, field: string): number[] {
+    const line = fs
+      .readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`${field}:`));
+    if (line === undefined) throw new Error(`no ${field} line in /proc/${pid}/status`);
+    return line
+      .slice(field.length + 1)
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  }
+
+  it('runs with real, effective, saved and fs uid all nobody', async () => {
+    const nobody = idOf('-u', 'nobody');
+    expect(nobody, 'the system has a user nobody').not.toBeNull();
+    const d = await startDaemon(['--user', 'nobody']);
+    expect(statusIds(d.pid, 'Uid')).toEqual([nobody, nobody, nobody, nobody]);
+  });
+
+  it("runs with nobody's primary group as every gid", async () => {
+    const gid = idOf('-g', 'nobody');
+    const d = await startDaemon(['--user', 'nobody']);
+    expect(statusIds(d.pid, 'Gid')).toEqual([gid, gid, gid, gid]);
+  });
+
+  it("keeps none of root's supplementary groups", async () => {
+    const d = await startDaemon(['--user', 'nobody']);
+    expect(statusIds(d.pid, 'Groups')).not.toContain(0);
+  });
+
+  it('still uses netlink (opened before the drop)', async () => {
+    const d = await startDaemon(['--user', 'nobody']);
+    expect(d.listening).toMatch(/\(pid \d+, netlink\)$/);
+  });
+
+  it('still answers owner lookups after the drop', async () => {
+    const d = await startDaemon(['--user', 'nobody']);
+    const q = `${conn.serverPort}, ${conn.clientPort}`;
+    const r = `${conn.clientPort}, ${conn.serverPort}`;
+    expect(await query(d.port, `${q}\r\n${r}\r\n`, 2)).toEqual([
+      `${q} : USERID : UNIX : ${ALICE}`,
+      `${r} : USERID : UNIX : ${BOB}`,
+    ]);
+  });
+
+  it('stops cleanly on SIGTERM after the drop', async () => {
+    const d = await startDaemon(['--user', 'nobody']);
+    await query(d.port, 'x\r\n', 1);
+    expect(await terminate(d)).toEqual({ code: 0, signal: null });
+    expect(d.child.lines.at(-1)).toBe('edgeloop-identd stopped: 1 queries answered');
+  });
+});
