@@ -114,7 +114,7 @@ class Session<Req, Res> implements ConnectionHandler {
     }
     let pos = 0;
     try {
-      while (pos < end && this.slots.length < this.maxInFlight && !this.closing) {
+      while (pos < end && this.slots.length < this.maxInFlight && !this.closing && !this.ctx.conn.isClosed) {
         if (!this.codec.decode(src, pos, end, this.decoded)) break;
         pos += this.decoded.consumed;
         this.dispatch(this.decoded.frame);
@@ -170,10 +170,6 @@ class Session<Req, Res> implements ConnectionHandler {
   private serviceFailed(slot: Slot<Res>, err: unknown): void {
     const conn = this.ctx.conn;
     if (conn.isClosed) return;
-    if (!slot.done) {
-      conn.busy--;
-      slot.done = true;
-    }
     const handler = this.options.onServiceError;
     if (handler === undefined) {
       // The error reaches options.onClose (and the handler's onClose).
