@@ -581,10 +581,31 @@ Napi::Value DecodeAddress(const Napi::CallbackInfo& info) {
   return env.Null();
 }
 
+// wake(fd, state: Int32Array(2)) -> 0 | -EBADF (the waker is closed) |
+// -errno. The whole protocol with Poll::CloseWakerState runs here, in one
+// native call: announce the wake in state[1], check the closed flag in
+// state[0], signal, withdraw. Done in JavaScript, a worker terminated
+// between the announce and the withdraw would leave the count raised for
+// ever and the closing side waiting on it.
 Napi::Value Wake(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   int fd;
-  if (!ArgFd(info, 0, &fd)) return info.Env().Undefined();
-  return Num(info.Env(), WakeFd(fd));
+  if (!ArgFd(info, 0, &fd)) return env.Undefined();
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  if (info.Length() < 2 ||
+      napi_get_typedarray_info(env, info[1], &type, &length, &data, nullptr,
+                               nullptr) != napi_ok ||
+      type != napi_int32_array || length < 2) {
+    ThrowType(env, "waker state must be an Int32Array of length 2");
+    return env.Undefined();
+  }
+  auto* state = static_cast<int32_t*>(data);
+  __atomic_add_fetch(&state[1], 1, __ATOMIC_SEQ_CST);
+  int r = __atomic_load_n(&state[0], __ATOMIC_SEQ_CST) != 0 ? -EBADF : WakeFd(fd);
+  __atomic_sub_fetch(&state[1], 1, __ATOMIC_SEQ_CST);
+  return Num(env, r);
 }
 
 }  // namespace

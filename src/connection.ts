@@ -36,6 +36,8 @@ export interface ConnectionHandler {
 export interface ConnectionOwner {
   updateInterest(conn: Connection): void;
   closeConnection(conn: Connection, error?: Error): void;
+  /** Shuts the write side down and closes once the peer is done. */
+  finishConnection(conn: Connection): void;
 }
 
 /** Slab entry kind of a connection in the EventLoop. @internal */
@@ -80,6 +82,7 @@ export class Connection {
   /** @internal */ reading = true;
   /** @internal */ writableWanted = false;
   /** @internal */ closed = false;
+  /** @internal Write side shut down after end(); draining until the peer's EOF. */ lingering = false;
   /** @internal Loop time of the last readiness event (idle timeouts). */ lastActive = 0;
   /** @internal The idle timer's id, 0 when none. */ idleTimer = 0;
   private queue: Uint8Array[] = [];
@@ -169,14 +172,17 @@ export class Connection {
   }
 
   /**
-   * Closes once the queue is flushed: shuts down the write side, then
-   * closes. Reading stops at once.
+   * Ends the connection gracefully: once the queue is flushed, shuts down
+   * the write side (the peer reads EOF after every byte), discards whatever
+   * the peer still sends until its own EOF (at most 2 s), then closes. The
+   * handler sees no more reads. Closing with unread input at once would make
+   * the kernel reset the connection and drop bytes still queued for the peer.
    */
   end(): void {
-    if (this.closed) return;
+    if (this.closed || this.endAfterFlush) return;
     this.endAfterFlush = true;
     this.reading = false;
-    if (this.queued === 0) this.owner.closeConnection(this);
+    if (this.queued === 0) this.owner.finishConnection(this);
     else this.owner.updateInterest(this);
   }
 

@@ -39,6 +39,8 @@ const WAKER_TOKEN = 0xffffffff;
 const NODE_LOOP_TOKEN = 0xfffffffe;
 /** Zero-timeout polls per attach() wake-up before Node gets the thread back. */
 const ATTACH_BATCHES = 64;
+/** Longest wait for the peer's EOF after end() before closing anyway. */
+const LINGER_MS = 2000;
 /** Accept backoff after EMFILE/ENFILE, first and longest pause. */
 const ACCEPT_BACKOFF_MIN_MS = 10;
 const ACCEPT_BACKOFF_MAX_MS = 1000;
@@ -532,7 +534,7 @@ export class EventLoop implements ConnectionOwner {
   updateInterest(conn: Connection): void {
     if (conn.isClosed) return;
     const wanted =
-      (conn.reading && conn.handler.onReadable !== undefined ? Interest.READABLE : 0) |
+      ((conn.reading && conn.handler.onReadable !== undefined) || conn.lingering ? Interest.READABLE : 0) |
       (conn.queuedBytes > 0 || conn.writableWanted ? Interest.WRITABLE : 0);
     if (wanted === conn.registeredInterest) return;
     if (wanted === 0) {
@@ -543,6 +545,19 @@ export class EventLoop implements ConnectionOwner {
       this.poll.reregister(conn.stream, conn.id, wanted, PollOpt.LEVEL);
     }
     conn.registeredInterest = wanted;
+  }
+
+  /** @internal end() with an empty queue: shut down writing, drain, close. */
+  finishConnection(conn: Connection): void {
+    if (conn.isClosed || conn.lingering) return;
+    try {
+      conn.stream.shutdown('write');
+    } catch {
+      return this.closeConnection(conn); // already reset: nothing to wait for
+    }
+    conn.lingering = true;
+    this.updateInterest(conn);
+    this.setTimeout(() => this.closeConnection(conn), LINGER_MS);
   }
 
   /** @internal Closes a connection once: onClose runs with the error, if any. */
@@ -590,10 +605,11 @@ export class EventLoop implements ConnectionOwner {
   private connectionEvent(conn: Connection, readiness: number): void {
     const handler = conn.handler;
     conn.lastActive = this.batchTime;
+    if (conn.lingering) return this.drainLingering(conn);
     try {
       if ((readiness & WRITE_EVENTS) !== 0) {
         if (conn.queuedBytes > 0 && conn.flush()) {
-          if (conn.ending) return this.closeConnection(conn);
+          if (conn.ending) return this.finishConnection(conn);
           this.updateInterest(conn);
           handler.onDrain?.(conn);
         }
@@ -609,6 +625,20 @@ export class EventLoop implements ConnectionOwner {
     } catch (err) {
       this.failConnection(conn, err);
     }
+  }
+
+  /** Discards input after end() until the peer's EOF, then closes. */
+  private drainLingering(conn: Connection): void {
+    try {
+      for (;;) {
+        const n = conn.stream.read(this.readBuffer);
+        if (n === WOULD_BLOCK) return;
+        if (n === 0) break;
+      }
+    } catch {
+      // A reset: the peer is gone either way.
+    }
+    this.closeConnection(conn);
   }
 
   private failConnection(conn: Connection, err: unknown): void {
@@ -705,8 +735,19 @@ export class EventLoop implements ConnectionOwner {
     const conn = new Connection(this.nextToken(), stream, handler, this, listener);
     this.insert(conn);
     this.connectionCount++;
-    if (listener !== null) listener.open++;
-    else this.updateInterest(conn);
+    if (listener !== null) {
+      listener.open++;
+      return conn;
+    }
+    try {
+      this.updateInterest(conn);
+    } catch (err) {
+      // Not registered (a closed or already registered stream): undo.
+      this.removeEntry(conn);
+      this.connectionCount--;
+      conn.closed = true;
+      throw err;
+    }
     return conn;
   }
 

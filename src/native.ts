@@ -92,7 +92,7 @@ export interface Native {
   encodeInet(host: string, port: number, slot: Uint8Array): number;
   encodeUnix(path: Uint8Array, abstract: boolean, slot: Uint8Array): number;
   decodeAddress(slot: Uint8Array): NativeAddress | null;
-  wake(fd: number): number;
+  wake(fd: number, state: Int32Array): number;
   uvBackendFd(): number;
   diagOpen(): number;
   diagQuery(fd: number, seq: number, local: Uint8Array, peer: Uint8Array): number;

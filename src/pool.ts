@@ -69,11 +69,11 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const root = workerData.root;
 const native = require(require.resolve('node-gyp-build', { paths: [root] }))(root);
-const state = new Int32Array(workerData.waker.state, 0, 1);
+const state = new Int32Array(workerData.waker.state, 0, 2);
 const wakeFd = workerData.waker.fd;
 const results = workerData.results;
 const fns = new Map();
-function wake() { if (Atomics.load(state, 0) === 0) native.wake(wakeFd); }
+function wake() { native.wake(wakeFd, state); } // a closed waker answers -EBADF: the loop is gone
 function post(msg) {
   try { results.postMessage(msg); }
   catch (err) { results.postMessage({ id: msg.id, ok: false, error: { name: 'DataCloneError', message: 'task result cannot be sent back: ' + err.message } }); }

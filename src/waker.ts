@@ -31,21 +31,16 @@ export interface Wakeable {
 }
 
 function wakeFd(fd: number, state: Int32Array): void {
-  // Announce the wake before checking the flag: the closing side sets the
-  // flag, then waits for this count to drop before closing the descriptor.
-  Atomics.add(state, 1, 1);
-  let r: number;
-  try {
-    if (Atomics.load(state, 0) !== 0) {
-      const err = new TypeError('waker is closed') as TypeError & { code: string };
-      err.code = 'ERR_WAKER_CLOSED';
-      throw err;
-    }
-    r = native.wake(fd);
-  } finally {
-    Atomics.sub(state, 1, 1);
+  // The native call checks the shared closed flag and signals as one step
+  // that the closing side waits for (see native/sys.cc, Wake).
+  const r = native.wake(fd, state);
+  if (r === 0) return;
+  if (Atomics.load(state, 0) !== 0) {
+    const err = new TypeError('waker is closed') as TypeError & { code: string };
+    err.code = 'ERR_WAKER_CLOSED';
+    throw err;
   }
-  if (r < 0) throw new SysError(r, 'wake');
+  throw new SysError(r, 'wake');
 }
 
 /**

@@ -4,10 +4,11 @@
  *
  * @packageDocumentation
  */
+import { isIP } from 'node:net';
 import * as path from 'node:path';
 import { createEchoServer, type EchoStats } from '../echo/server';
 import { LoopWorkers } from '../workers';
-import { choiceFlag, intFlag, parseFlags, runCli, secondsFlag, usage, type FlagSpec } from './args';
+import { choiceFlag, intFlag, parseFlags, runCli, secondsFlag, usage, UsageError, type FlagSpec } from './args';
 
 const COMMAND = 'edgeloop-echo';
 
@@ -37,6 +38,7 @@ async function main(): Promise<void> {
     return;
   }
   const host = (values.host as string | undefined) ?? '127.0.0.1';
+  if (isIP(host) === 0) throw new UsageError(`--host must be a numeric IPv4 or IPv6 address, got '${host}'`);
   const port = intFlag('port', values.port as string | undefined, 7007, 0, 65535);
   const mode = choiceFlag('mode', values.mode as string | undefined, 'attach', ['run', 'attach'] as const);
   const workers = intFlag('workers', values.workers as string | undefined, 1, 1, 256);

@@ -82,7 +82,10 @@ export class LineCodec implements Codec<string, string> {
     const limit = Math.min(end, start + this.maxLength + 2);
     const lf = buf.indexOf(LF, start);
     if (lf < 0 || lf >= limit) {
-      if (end - start > this.maxLength + 1) {
+      // Too long for certain: more than maxLength + CR, or maxLength bytes
+      // followed by something other than the CR of a CR LF.
+      const len = end - start;
+      if (len > this.maxLength + 1 || (len === this.maxLength + 1 && buf[start + this.maxLength] !== CR)) {
         throw new FrameError(`line longer than ${this.maxLength} bytes`, 'ERR_FRAME_TOO_LONG');
       }
       return false;
@@ -92,7 +95,8 @@ export class LineCodec implements Codec<string, string> {
     if (stop - start > this.maxLength) {
       throw new FrameError(`line longer than ${this.maxLength} bytes`, 'ERR_FRAME_TOO_LONG');
     }
-    out.frame = Buffer.prototype.toString.call(buf, this.encoding, start, stop);
+    const bytes = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+    out.frame = bytes.toString(this.encoding, start, stop);
     out.consumed = lf - start + 1;
     return true;
   }

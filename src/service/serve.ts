@@ -97,6 +97,11 @@ class Session<Req, Res> implements ConnectionHandler {
     }
   }
 
+  /** The client read what was queued: take requests again. */
+  onDrain(): void {
+    this.writeReady();
+  }
+
   onClose(_conn: Connection, error?: Error): void {
     this.options.onClose?.(this.ctx, error);
   }
@@ -192,6 +197,13 @@ class Session<Req, Res> implements ConnectionHandler {
     if (written > 0) this.slots.splice(0, written);
     if (this.closing && this.slots.length === 0) {
       conn.end();
+      return;
+    }
+    // A client that sends requests but does not read the answers must not
+    // grow the outgoing queue without bound: stop reading past the mark.
+    const backlogged = conn.queuedBytes > conn.highWaterMark;
+    if (backlogged) {
+      conn.pauseReading();
       return;
     }
     if (this.slots.length < this.maxInFlight && !conn.isReading && !this.closing) {
