@@ -6,5 +6,6 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 20000,
     hookTimeout: 20000,
+    reporters: ['default', './test/summary-reporter.ts'],
   },
 });
