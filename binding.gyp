@@ -2,6 +2,15 @@
   "targets": [
     {
       "target_name": "edgeloop",
+      "variables": {
+        # EDGELOOP_BACKEND=kqueue builds the kqueue backend on Linux against
+        # libkqueue, so its conformance can be tested there. The headers sit
+        # in <prefix>/include/kqueue (sys/event.h); the library in
+        # <prefix>/lib. Unset, the Linux build is the epoll one.
+        "edgeloop_backend%": "<!(node -p \"process.env.EDGELOOP_BACKEND || ''\")",
+        "edgeloop_kqueue_include%": "<!(node -p \"process.env.EDGELOOP_KQUEUE_INCLUDE || '/usr/include/kqueue'\")",
+        "edgeloop_kqueue_lib%": "<!(node -p \"process.env.EDGELOOP_KQUEUE_LIB || ''\")"
+      },
       "sources": [
         "native/addon.cc",
         "native/poll.cc",
@@ -20,10 +29,20 @@
         "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"
       ],
       "conditions": [
-        ["OS=='linux'", {
+        ["OS=='linux' and edgeloop_backend!='kqueue'", {
           "sources": ["native/selector_epoll.cc", "native/diag_linux.cc"]
         }],
-        ["OS=='mac' or OS=='freebsd' or OS=='openbsd'", {
+        ["OS=='linux' and edgeloop_backend=='kqueue'", {
+          "sources": ["native/selector_kqueue.cc", "native/diag_linux.cc"],
+          "include_dirs": ["<(edgeloop_kqueue_include)"],
+          "libraries": ["-lkqueue", "-lpthread"],
+          "conditions": [
+            ["edgeloop_kqueue_lib!=''", {
+              "ldflags": ["-L<(edgeloop_kqueue_lib)"]
+            }]
+          ]
+        }],
+        ["OS=='mac' or OS=='freebsd'", {
           "sources": ["native/selector_kqueue.cc", "native/diag_none.cc"]
         }],
         ["OS=='mac'", {

@@ -17,5 +17,5 @@ const server = loop.listen({ host: '127.0.0.1', port: Number(process.argv[2] ?? 
   },
 }));
 loop.attach(); // Node's timers, promises and other I/O keep running
-console.log(`listening ${server.socket.localAddress().port}`);
 process.once('SIGINT', () => loop.close());
+console.log(`listening ${server.socket.localAddress().port}`);

@@ -6,8 +6,8 @@ const { EventLoop, WOULD_BLOCK } = require('edgeloop');
 if (isMainThread) {
   const worker = new Worker(__filename, { workerData: Number(process.argv[2] ?? 7007) });
   worker.on('message', (m) => {
-    console.log(`listening ${m.port}`);
     process.once('SIGINT', () => EventLoop.stopRemote(m.handle)); // run() returns
+    console.log(`listening ${m.port}`);
   });
 } else {
   const loop = new EventLoop();

@@ -12,5 +12,5 @@ const server = serve(loop, { host: '127.0.0.1', port: Number(process.argv[2] ?? 
   onDecodeError: () => 'ERROR line too long',
 });
 loop.attach();
-console.log(`listening ${server.socket.localAddress().port}`);
 process.once('SIGINT', () => loop.close());
+console.log(`listening ${server.socket.localAddress().port}`);

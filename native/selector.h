@@ -44,6 +44,22 @@ struct ReadyEvent {
   uint32_t readiness;
 };
 
+// One fd's registration, for a backend whose kernel keeps no record it can
+// be asked about: kqueue holds a knote per (fd, filter), accepts a second
+// EV_ADD silently and has no oneshot spanning two filters, so
+// selector_kqueue.cc keeps the registration here. epoll keeps its own in the
+// kernel and leaves the table empty.
+struct Registration {
+  uint32_t token = 0;
+  uint32_t interest = 0;  // 0: the fd is not registered
+  uint32_t opts = 0;
+  // False once a ONESHOT registration delivered its event, until reregister.
+  bool armed = false;
+  // While Select copies a batch out: where this fd's event went in `out`,
+  // so a second filter's event merges into it. -1 otherwise.
+  int32_t batch_slot = -1;
+};
+
 class Selector {
  public:
   Selector() = default;
@@ -85,6 +101,8 @@ class Selector {
   // Backend scratch: the kernel's event structs, sized to the largest
   // capacity seen so that steady-state polling never allocates.
   std::vector<unsigned char> scratch_;
+  // Indexed by fd; used by the kqueue backend only (see Registration).
+  std::vector<Registration> registrations_;
 };
 
 // "epoll" or "kqueue": which backend this build compiled.

@@ -45,9 +45,9 @@ export function toTimeoutMs(timeoutMs: number | undefined): number {
  * forever.
  *
  * Portability: epoll (Linux) and kqueue (macOS, FreeBSD) behave the same for
- * everything documented here. On kqueue, a source registered for both
- * readable and writable may be reported as two events with the same token
- * in one poll. `Interest.PRIORITY` is Linux only.
+ * everything documented here. kqueue watches reading and writing as two
+ * filters; the backend merges them, so a source is reported at most once
+ * per poll there too. `Interest.PRIORITY` is Linux only.
  *
  * Signals: a signal that interrupts the wait (EINTR) makes {@link poll}
  * return 0 early; the caller simply polls again.
