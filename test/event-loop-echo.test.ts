@@ -20,6 +20,7 @@ import {
   within,
 } from './event-loop-util';
 import { waitWritable } from './util';
+import { onLibkqueue } from './platform';
 
 beforeAll(assertDistFresh);
 afterEach(runCleanups);
@@ -87,7 +88,8 @@ describe('EventLoop echo', () => {
     expect(loop.connections).toBe(0);
   });
 
-  it('attach(): echoes to several node:net clients at once', async () => {
+  // libkqueue's kqueue fd is a pipe's write end, which uv_poll never sees readable.
+  it.skipIf(onLibkqueue)('attach(): echoes to several node:net clients at once', async () => {
     const loop = newLoop();
     const listener = loop.listen('127.0.0.1:0', () => echoHandler(loop));
     loop.attach();

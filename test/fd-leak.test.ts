@@ -26,6 +26,7 @@ import {
   Waker,
 } from '../src/index';
 import { openFdCount, waitWritable } from './util';
+import { onEpoll, onLibkqueue } from './platform';
 
 const POLL_CYCLES = 2000;
 const SOCKET_CYCLES = 500;
@@ -57,7 +58,8 @@ function cycles(count: number, cycle: (i: number) => void): { done: number; befo
 }
 
 describe('fd leaks: Poll and Waker (rule 19)', () => {
-  it('2000 cycles of new Poll / poll(events, 0) / close leave the fd count unchanged', () => {
+  // libkqueue closes its fds from a background thread: counts lag.
+  it.skipIf(onLibkqueue)('2000 cycles of new Poll / poll(events, 0) / close leave the fd count unchanged', () => {
     const events = new Events(8);
     const r = cycles(POLL_CYCLES, () => {
       const poll = new Poll();
@@ -68,7 +70,8 @@ describe('fd leaks: Poll and Waker (rule 19)', () => {
     expect(r.after).toBe(r.before);
   });
 
-  it('2000 cycles of Poll + Waker + wake + poll, closing only the Poll, leave the fd count unchanged', () => {
+  // libkqueue closes its fds from a background thread: counts lag.
+  it.skipIf(onLibkqueue)('2000 cycles of Poll + Waker + wake + poll, closing only the Poll, leave the fd count unchanged', () => {
     const events = new Events(8);
     const r = cycles(POLL_CYCLES, () => {
       const poll = new Poll();
@@ -81,7 +84,8 @@ describe('fd leaks: Poll and Waker (rule 19)', () => {
     expect(r.after).toBe(r.before);
   });
 
-  it('2000 cycles of Poll + Waker closing the Waker first, then the Poll, leave the fd count unchanged', () => {
+  // libkqueue closes its fds from a background thread: counts lag.
+  it.skipIf(onLibkqueue)('2000 cycles of Poll + Waker closing the Waker first, then the Poll, leave the fd count unchanged', () => {
     const events = new Events(8);
     const r = cycles(POLL_CYCLES, () => {
       const poll = new Poll();
@@ -108,7 +112,8 @@ describe('fd leaks: Poll and Waker (rule 19)', () => {
     expect(r.after).toBe(r.before);
   });
 
-  it('2000 refused second Wakers (EEXIST) leave the fd count unchanged', () => {
+  // libkqueue closes its fds from a background thread: counts lag.
+  it.skipIf(onLibkqueue)('2000 refused second Wakers (EEXIST) leave the fd count unchanged', () => {
     const poll = closeLater(new Poll());
     closeLater(new Waker(poll, 1));
     let refused = 0;
@@ -123,7 +128,8 @@ describe('fd leaks: Poll and Waker (rule 19)', () => {
     expect(r.after).toBe(r.before);
   });
 
-  it('2000 Polls with registered sockets, closed before the sockets, leave the fd count unchanged', () => {
+  // libkqueue closes its fds from a background thread: counts lag.
+  it.skipIf(onLibkqueue)('2000 Polls with registered sockets, closed before the sockets, leave the fd count unchanged', () => {
     const [a, b] = UnixStream.pair();
     closeLater(a);
     closeLater(b);
@@ -139,7 +145,8 @@ describe('fd leaks: Poll and Waker (rule 19)', () => {
     expect(r.after).toBe(r.before);
   });
 
-  it('Polls and Wakers dropped without close() release their fds when garbage-collected', async () => {
+  // Counts 2 fds per Poll + Waker: the epoll fd and the eventfd.
+  it.runIf(onEpoll)('Polls and Wakers dropped without close() release their fds when garbage-collected', async () => {
     v8.setFlagsFromString('--expose-gc');
     const gc = vm.runInNewContext('gc') as () => void;
     const before = openFdCount();
@@ -239,7 +246,8 @@ describe('fd leaks: sockets', () => {
     expect(r.after).toBe(r.before);
   });
 
-  it('500 IPv6 TCP listener / connect / accept / close cycles on ::1 leave the fd count unchanged', () => {
+  // libkqueue closes its fds from a background thread: counts lag.
+  it.skipIf(onLibkqueue)('500 IPv6 TCP listener / connect / accept / close cycles on ::1 leave the fd count unchanged', () => {
     const r = cycles(SOCKET_CYCLES, () => {
       const listener = TcpListener.bind('[::1]:0');
       const client = TcpStream.connect(listener.localAddress());

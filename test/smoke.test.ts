@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { Events, Interest, Poll, backend } from '../src/index';
 import { expectEvents, tcpPair } from './util';
+import { expectedBackend } from './platform';
 
 describe('smoke', () => {
   it('loads the backend for this platform', () => {
-    expect(backend).toBe(process.platform === 'linux' ? 'epoll' : 'kqueue');
+    expect(backend).toBe(expectedBackend);
   });
 
   it('reports a readable stream', () => {
