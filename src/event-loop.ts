@@ -6,7 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
-import { Connection, KIND_CONNECTION, type ConnectionHandler, type ConnectionOwner } from './connection';
+import { Connection, KIND_CONNECTION, type ConnectionHandler } from './connection';
 import { SysError, WOULD_BLOCK, check } from './errors';
 import { Events } from './events';
 import { Interest, PollOpt, Ready } from './interest';
@@ -140,7 +140,8 @@ interface SourceEntry extends SourceRegistration {
 
 type Entry = Connection | ListenerEntry | SourceEntry;
 
-type Mode = 'idle' | 'running' | 'attached' | 'closed';
+/** Where a loop is in its life: see {@link EventLoop.state}. */
+export type LoopState = 'idle' | 'running' | 'attached' | 'closed';
 
 /**
  * An event loop over one {@link Poll}.
@@ -177,7 +178,7 @@ type Mode = 'idle' | 'running' | 'attached' | 'closed';
  * loop.attach();
  * ```
  */
-export class EventLoop implements ConnectionOwner {
+export class EventLoop {
   /** The loop's Poll. Register only through the loop. */
   readonly poll: Poll;
   /**
@@ -196,7 +197,7 @@ export class EventLoop implements ConnectionOwner {
   private readonly onHandlerError?: (error: unknown, conn?: Connection) => void;
   private readonly poolOptions?: PoolOptions;
   private pool: BlockingPool | null = null;
-  private mode: Mode = 'idle';
+  private mode: LoopState = 'idle';
   private referenced = true;
   private nodeTimer: NodeJS.Timeout | null = null;
   private nodeTimerDeadline = Infinity;
@@ -225,7 +226,7 @@ export class EventLoop implements ConnectionOwner {
   }
 
   /** `'idle'`, `'running'` (inside run()), `'attached'` or `'closed'`. */
-  get state(): Mode {
+  get state(): LoopState {
     return this.mode;
   }
 
@@ -419,7 +420,7 @@ export class EventLoop implements ConnectionOwner {
   }
 
   /**
-   * Stops a loop in another thread, given its {@link handle}: run() returns;
+   * Stops a loop in another thread, given its {@link EventLoop.handle | handle()}: run() returns;
    * an attached loop's wake hooks see {@link stopRequested} (runLoopInWorker
    * closes the loop then).
    */

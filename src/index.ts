@@ -26,6 +26,7 @@ export {
   type ListenOptions,
   type LoopHandle,
   type LoopListener,
+  type LoopState,
   type SourceHandler,
   type SourceRegistration,
 } from './event-loop';
@@ -43,4 +44,5 @@ export {
   type IdentServerOptions,
 } from './ident/server';
 export { OwnerLookup, type ConnectionTuple, type OwnerLookupOptions } from './ident/lookup';
+export type { Owner } from './ident/tasks';
 export { parseQuery, userReply, errorReply, type IdentError, type IdentQuery, type BadQuery } from './ident/protocol';

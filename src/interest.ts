@@ -45,11 +45,17 @@ export const PollOpt = {
  * Events test them one at a time.
  */
 export const Ready = {
+  /** Bytes, a connection or EOF can be read. */
   READABLE: 1,
+  /** Bytes can be written, or a connect finished. */
   WRITABLE: 2,
+  /** A socket error is pending (read it with `takeError()`). */
   ERROR: 4,
+  /** The peer will send nothing more. */
   READ_CLOSED: 8,
+  /** Writing can no longer succeed. */
   WRITE_CLOSED: 16,
+  /** Priority data is readable (Linux only). */
   PRIORITY: 32,
 } as const;
 

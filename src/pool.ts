@@ -15,7 +15,14 @@ import type { WakerHandle } from './waker';
  * worker, so it must not use variables from its enclosing scope), or an
  * absolute module path and the name of the function it exports.
  */
-export type BlockingTask<I, O> = ((input: I) => O | PromiseLike<O>) | { module: string; export?: string };
+export type BlockingTask<I, O> =
+  | ((input: I) => O | PromiseLike<O>)
+  | {
+      /** Absolute path of a CommonJS module the worker requires. */
+      module: string;
+      /** The exported function to call. Default 'default'. */
+      export?: string;
+    };
 
 /** Options for the blocking-work pool. */
 export interface PoolOptions {

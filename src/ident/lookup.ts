@@ -25,7 +25,9 @@ const DIAG_TIMEOUT_MS = 1000;
 
 /** The 4-tuple of the connection asked about. */
 export interface ConnectionTuple {
+  /** This host's end: the query connection's local address, the port asked about. */
   local: InetAddress;
+  /** The querier's end: its address, the port it named. */
   remote: InetAddress;
 }
 

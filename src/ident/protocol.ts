@@ -9,6 +9,7 @@ export type IdentError = 'INVALID-PORT' | 'NO-USER' | 'HIDDEN-USER' | 'UNKNOWN-E
 
 /** A query that parsed. */
 export interface IdentQuery {
+  /** The query parsed. */
   readonly ok: true;
   /** The port on this (the server's) host. */
   readonly serverPort: number;
@@ -18,7 +19,9 @@ export interface IdentQuery {
 
 /** A query that did not parse; `echo` is what the reply repeats of it. */
 export interface BadQuery {
+  /** The query did not parse. */
   readonly ok: false;
+  /** The port pair as the reply repeats it (sanitised). */
   readonly echo: string;
 }
 
@@ -73,7 +76,7 @@ export function errorReply(pair: string, error: IdentError): string {
  * A USERID reply line, without CR LF. The opsys, charset and user id are
  * sanitised (no CR, LF, NUL or other control characters, no ':' or ',' in
  * opsys/charset), and the whole line is capped so that with CR LF it fits
- * in {@link MAX_REPLY_OCTETS}.
+ * in 512 octets.
  */
 export function userReply(pair: string, opsys: string, charset: string | undefined, user: string): string {
   const os = clean(opsys, 64).replace(/[:,]/g, '') || 'UNIX';

@@ -27,7 +27,9 @@ export interface ProcQuery {
 
 /** The socket's owner, or null when no socket matches or it is orphaned. */
 export interface Owner {
+  /** The socket's owner. */
   uid: number;
+  /** The socket's inode (0 with uid 0: an orphaned socket, no owner). */
   inode: number;
 }
 

@@ -8,14 +8,17 @@ import { native } from '../native';
 
 /** An IPv4 or IPv6 socket address. */
 export interface InetAddress {
+  /** `'IPv4'` or `'IPv6'`. */
   readonly family: 'IPv4' | 'IPv6';
   /** Numeric host, e.g. `'127.0.0.1'` or `'::1'`. */
   readonly address: string;
+  /** Port, 0..65535. */
   readonly port: number;
 }
 
 /** A Unix-domain socket address. */
 export interface UnixAddress {
+  /** Always `'unix'`. */
   readonly family: 'unix';
   /** The filesystem path or abstract name; `''` for an unnamed socket. */
   readonly path: string;
@@ -29,14 +32,32 @@ export interface UnixAddress {
  * name accepted is `localhost`, meaning 127.0.0.1 (name resolution can block
  * and belongs to the caller).
  */
-export type InetAddressLike = string | { host?: string; address?: string; port: number } | InetAddress;
+export type InetAddressLike =
+  | string
+  | {
+      /** Numeric host (or `localhost`). */
+      host?: string;
+      /** Same as host, as InetAddress spells it. */
+      address?: string;
+      /** Port, 0..65535 (0: pick a free one when binding). */
+      port: number;
+    }
+  | InetAddress;
 
 /**
  * Where a Unix socket binds or connects: a path, a string starting with NUL
  * for a Linux abstract name (`'\0name'`, as Node spells it), or
  * `{ path, abstract }`.
  */
-export type UnixAddressLike = string | Buffer | { path: string | Buffer; abstract?: boolean };
+export type UnixAddressLike =
+  | string
+  | Buffer
+  | {
+      /** The path, or the abstract name. */
+      path: string | Buffer;
+      /** True for a Linux abstract name. */
+      abstract?: boolean;
+    };
 
 const SLOT_SIZE = native.constants.SLOT_SIZE;
 

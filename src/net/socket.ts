@@ -28,7 +28,7 @@ export function openSocket(domain: number, type: number): number {
  * registered with before closing the fd, so a duplicate of the fd (held by a
  * forked child, say) cannot keep delivering events under the old token.
  */
-export abstract class Socket implements Tracked {
+export abstract class Socket {
   /** The descriptor; -1 once closed. Treat as read-only. */
   fd: number;
   /** @internal */

@@ -14,6 +14,7 @@ export interface Decoded<F> {
 
 /** Where {@link Codec.encode} writes bytes (a connection's outgoing queue). */
 export interface ByteSink {
+  /** Takes `bytes[offset .. offset+length)`; the caller may reuse the buffer afterwards. */
   write(bytes: Uint8Array, offset?: number, length?: number): unknown;
 }
 
@@ -27,7 +28,9 @@ export interface ByteSink {
  * {@link FrameError}.
  */
 export interface Codec<Req, Res> {
+  /** Decodes one frame from `buf[start .. end)` into `out`; false when more bytes are needed. */
   decode(buf: Uint8Array, start: number, end: number, out: Decoded<Req>): boolean;
+  /** Writes `frame`'s bytes to `sink`. */
   encode(frame: Res, sink: ByteSink): void;
 }
 
@@ -77,6 +80,7 @@ export class LineCodec implements Codec<string, string> {
     this.encoding = options.encoding ?? 'latin1';
   }
 
+  /** Decodes one line (without its terminator); throws FrameError past maxLength. */
   decode(buf: Uint8Array, start: number, end: number, out: Decoded<string>): boolean {
     // The terminator may sit one byte past maxLength + CR.
     const limit = Math.min(end, start + this.maxLength + 2);
@@ -101,6 +105,7 @@ export class LineCodec implements Codec<string, string> {
     return true;
   }
 
+  /** Writes `line` and CR LF. */
   encode(line: string, sink: ByteSink): void {
     sink.write(Buffer.from(`${line}\r\n`, this.encoding));
   }
@@ -111,6 +116,7 @@ export class LineCodec implements Codec<string, string> {
  * that is valid only during the service call). The echo server's codec.
  */
 export class RawCodec implements Codec<Uint8Array, Uint8Array> {
+  /** Everything available is one frame. */
   decode(buf: Uint8Array, start: number, end: number, out: Decoded<Uint8Array>): boolean {
     if (end <= start) return false;
     out.frame = buf.subarray(start, end);
@@ -118,6 +124,7 @@ export class RawCodec implements Codec<Uint8Array, Uint8Array> {
     return true;
   }
 
+  /** Writes the bytes as they are. */
   encode(frame: Uint8Array, sink: ByteSink): void {
     sink.write(frame);
   }
