@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { EventLoop, SourceRegistration } from '../event-loop';
 import { Interest } from '../interest';
 import { native } from '../native';
-import { encodeInet, type InetAddress } from '../net/address';
+import { encodeInet, newSlot, type InetAddress } from '../net/address';
 import { Pending } from '../pending';
 import type { Owner, ProcQuery } from './tasks';
 
@@ -20,6 +20,9 @@ import type { Owner, ProcQuery } from './tasks';
  */
 const TASKS = path.resolve(__dirname, '..', '..', 'dist', 'ident', 'tasks.js');
 const RECORD = 7;
+/** Reused for every query: the native call copies them at once. */
+const localSlot = newSlot();
+const remoteSlot = newSlot();
 /** A netlink answer that does not come within this long counts as a miss. */
 const DIAG_TIMEOUT_MS = 1000;
 
@@ -93,7 +96,7 @@ export class OwnerLookup {
     if (this.fd < 0) return this.fromProc(tuple);
     const seq = this.seq;
     this.seq = this.seq === 0xffffffff ? 1 : this.seq + 1;
-    const r = native.diagQuery(this.fd, seq, encodeInet(tuple.local).slot, encodeInet(tuple.remote).slot);
+    const r = native.diagQuery(this.fd, seq, encodeInet(tuple.local, localSlot).slot, encodeInet(tuple.remote, remoteSlot).slot);
     if (r < 0) return this.fromProc(tuple);
     const done = new Pending<Owner | null>();
     const timer = this.loop.setTimeout(() => this.settle(seq, null), DIAG_TIMEOUT_MS);

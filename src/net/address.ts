@@ -103,15 +103,30 @@ export function parseInet(addr: InetAddressLike): { host: string; port: number }
   return { host, port: checkPort(addr.port, host) };
 }
 
+const scratch = newSlot();
+
 /**
- * Encodes an inet address into a new slot.
+ * A slot shared by calls that hand it to the kernel and decode it at once
+ * (getsockname, getpeername): an ArrayBuffer per call would cost more than
+ * the syscall. Valid until the next call.
  *
  * @internal
  */
-export function encodeInet(addr: InetAddressLike): { slot: Uint8Array; host: string; port: number; family: number } {
+export function scratchSlot(): Uint8Array {
+  return scratch;
+}
+
+/**
+ * Encodes an inet address into `slot` (a new one by default).
+ *
+ * @internal
+ */
+export function encodeInet(
+  addr: InetAddressLike,
+  slot: Uint8Array = newSlot(),
+): { slot: Uint8Array; host: string; port: number; family: number } {
   const { host, port } = parseInet(addr);
   const numeric = host === 'localhost' ? '127.0.0.1' : host;
-  const slot = newSlot();
   const r = native.encodeInet(numeric, port, slot);
   if (r < 0) throw badAddress(`${host} is not a numeric IPv4 or IPv6 address`);
   const family = numeric.includes(':') ? native.constants.AF_INET6 : native.constants.AF_INET;

@@ -7,7 +7,7 @@
 import { SysError, check, closedError } from '../errors';
 import { native } from '../native';
 import type { Tracked } from '../source';
-import { decodeSlot, newSlot, type InetAddress, type UnixAddress } from './address';
+import { decodeSlot, scratchSlot, type InetAddress, type UnixAddress } from './address';
 
 const C = native.constants;
 
@@ -65,7 +65,7 @@ export abstract class Socket {
 
   /** The address this socket is bound to. */
   localAddress(): InetAddress | UnixAddress {
-    const slot = newSlot();
+    const slot = scratchSlot();
     check(native.getSockName(this.liveFd(), slot), 'getsockname');
     return decodeSlot(slot);
   }
