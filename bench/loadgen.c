@@ -73,10 +73,15 @@ static double server_cpu_s(void) {
   char *p = strrchr(buf, ')'); /* comm may contain spaces */
   if (!p) return -1;
   unsigned long utime = 0, stime = 0;
+  long cutime = 0, cstime = 0;
   /* after ") " come fields 3..: state ppid pgrp session tty tpgid flags
-     minflt cminflt majflt cmajflt utime stime */
-  if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) return -1;
-  return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+     minflt cminflt majflt cmajflt utime stime cutime cstime. Children that
+     were waited for count too (a server that forks per connection). */
+  if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld", &utime, &stime, &cutime,
+             &cstime) != 4) {
+    return -1;
+  }
+  return (double)(utime + stime + (unsigned long)cutime + (unsigned long)cstime) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static int connect_one(int blocking) {
@@ -342,9 +347,11 @@ static void run_ident(void) {
   double elapsed = (double)(now_ns() - measure_from) / 1e9;
   double cpu = server_cpu_s() - cpu0;
   printf("{\"mode\":\"ident\",\"connections\":%d,\"seconds\":%.3f,\"queries\":%llu,\"errors\":%llu,"
-         "\"queries_per_s\":%.1f,\"p50_us\":%.2f,\"p99_us\":%.2f,\"server_cpu_s\":%.3f}\n",
+         "\"queries_per_s\":%.1f,\"p50_us\":%.2f,\"p99_us\":%.2f,\"server_cpu_s\":%.3f,"
+         "\"server_cpu_us_per_query\":%.2f}\n",
          nconns, elapsed, (unsigned long long)queries, (unsigned long long)errors, queries / elapsed,
-         percentile(0.5), percentile(0.99), server_pid > 0 ? cpu : 0);
+         percentile(0.5), percentile(0.99), server_pid > 0 ? cpu : 0,
+         server_pid > 0 && queries ? cpu * 1e6 / (double)queries : 0);
 }
 
 int main(int argc, char **argv) {
