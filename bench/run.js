@@ -5,6 +5,7 @@
 //   npm run bench                 full matrix (about 15 minutes)
 //   npm run bench -- --quick      one short round of everything (under 2 minutes)
 //   options: --rounds N --seconds S --warmup S --idle N --out DIR
+//            --report-from results.json   rewrite results.md/svg from saved figures
 //
 // Writes bench/results.md and bench/results.svg. Needs taskset and prlimit
 // (util-linux), a C compiler, and optionally Bun (on PATH or in $BUN) and
@@ -34,6 +35,7 @@ function parseArgs(argv) {
     else if (a === '--warmup') opts.warmup = Number(next());
     else if (a === '--idle') opts.idle = positive(a, next());
     else if (a === '--out') opts.out = path.resolve(next());
+    else if (a === '--report-from') opts.reportFrom = path.resolve(next());
     else fail(`unknown option ${a}`);
   }
   if (opts.quick) Object.assign(opts, { rounds: 1, seconds: 1.5, warmup: 0.5, idle: 2000 });
@@ -410,6 +412,19 @@ function targets(table, memory, gc, ident) {
   return lines;
 }
 
+/** The ident bullet, from the measured CPU per query of both servers. */
+function identFinding(ident) {
+  const e = ident.results['edgeloop-identd']?.[64] ?? [];
+  const o = ident.results['oidentd 2.5']?.[64] ?? [];
+  if (e.length === 0 || o.length === 0) return '- Ident: oidentd was not measured.';
+  const eCpu = median(e.map((r) => r.server_cpu_us_per_query));
+  const oCpu = median(o.map((r) => r.server_cpu_us_per_query));
+  const oQps = median(o.map((r) => r.queries_per_s));
+  const eQps = median(e.map((r) => r.queries_per_s));
+  const busy = (eCpu * eQps) / 1e6;
+  return `- Ident: each query is a new TCP connection (connect, accept, a FIN each way). With 64 clients edgeloop-identd used ${fmt(eCpu)} µs of server CPU per query and oidentd ${fmt(oCpu)} µs (${fmt(oCpu / eCpu)}x more); edgeloop's server kept ${fmt(busy * 100, 0)} % of its core busy, so its queries/s is bounded by that ${fmt(eCpu)} µs, much of which is the kernel's connection setup and teardown charged to the server's own calls. 20x oidentd's ${fmt(oQps, 0)} queries/s would need about ${fmt(1e6 / (20 * oQps))} µs per query; what edgeloop itself adds per connection (a Connection, its session, two address lookups, the netlink round trip, timers) is where to cut next.`;
+}
+
 function report(opts, facts, servers, table, memory, gc, ident, command, cross, prof) {
   const L = [];
   L.push('# edgeloop benchmark results', '');
@@ -460,14 +475,32 @@ function report(opts, facts, servers, table, memory, gc, ident, command, cross, 
   L.push(
     `- Echo CPU per message: ${fmt(syscalls * 100, 0)} % of the run() loop thread's samples are in write, poll and read, the same syscalls the C server makes (write includes the peer's loopback receive path, which the kernel runs in the sender's call); the loop's JavaScript is the small rest. What edgeloop adds per call is the N-API crossing measured above, two or three per message (poll is shared by a batch). The echo handler already skips the read that would only return WOULD_BLOCK (level-triggered: a short read means drained); edge triggering with a drain to WOULD_BLOCK measured slower here. Closing the rest of the gap to C needs fewer crossings per message (a batched read-and-write call), which is not done.`,
     '- 16 KiB messages (d): the same calls move 256 times more bytes; the kernel\'s copies dominate and edgeloop stays close to C, while node:net and Bun pay for their stream layers.',
-    '- Ident: each query is a new TCP connection (connect, accept, FIN both ways), so the server\'s CPU per query is mostly the kernel\'s connection setup and teardown, and it is of the same order for oidentd. edgeloop answers more queries per second because it serves every connection from one loop without waiting; the 20x target would need the per-connection kernel work to shrink, which no server-side change can do.',
+    identFinding(ident),
     '',
   );
   return L.join('\n');
 }
 
+function writeResults(outDir, saved) {
+  const { opts, facts, echo, memory, gc, ident, cross, prof, servers } = saved;
+  const list = servers.map((name) => ({ name }));
+  const table = summarize(echo, list);
+  const command = `npm run bench${opts.quick ? ' -- --quick' : ''}`;
+  const md = report(opts, facts, list, table, memory, gc, ident, command, cross, prof);
+  fs.writeFileSync(path.join(outDir, 'results.md'), md);
+  fs.writeFileSync(path.join(outDir, 'results.json'), JSON.stringify(saved, null, 1));
+  writeSvg(path.join(outDir, 'results.svg'), servers, table, CELLS, memory, facts);
+  return md;
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.reportFrom) {
+    const saved = JSON.parse(fs.readFileSync(opts.reportFrom, 'utf8'));
+    saved.servers ??= Object.keys(saved.memory);
+    process.stdout.write(`${writeResults(opts.out, saved)}\n`);
+    return;
+  }
   for (const tool of ['taskset', 'prlimit']) if (!has(tool)) fail(`${tool} is needed (Debian package util-linux)`);
   build();
   const bun = bunPath();
@@ -483,13 +516,8 @@ async function main() {
   const prof = await profile(opts);
   const ident = await identMatrix(opts);
   process.stderr.write('\n');
-  const table = summarize(echo, servers);
-  const command = `npm run bench${opts.quick ? ' -- --quick' : ''}`;
-  const md = report(opts, facts, servers, table, memory, gc, ident, command, cross, prof);
-  fs.writeFileSync(path.join(opts.out, 'results.md'), md);
-  fs.writeFileSync(path.join(opts.out, 'results.json'), JSON.stringify({ opts, facts, echo, memory, gc, ident, cross, prof }, null, 1));
-  writeSvg(path.join(opts.out, 'results.svg'), servers.map((s) => s.name), table, CELLS, memory, facts);
-  process.stdout.write(`${md}\n`);
+  const saved = { opts, facts, echo, memory, gc, ident, cross, prof, servers: servers.map((s) => s.name) };
+  process.stdout.write(`${writeResults(opts.out, saved)}\n`);
 }
 
 main().catch((err) => {
