@@ -51,9 +51,11 @@ beforeAll(() => {
     fs.cpSync(path.join(ROOT, entry), path.join(copy, entry), { recursive: true });
   }
   fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(copy, 'node_modules'));
-  run('npm', ['run', 'prebuildify'], copy);
+  // prepack builds the prebuild (npm run prebuildify) before packing.
   const out = run('npm', ['pack', '--json', '--pack-destination', work], copy);
-  const info = JSON.parse(out)[0] as { filename: string; files: { path: string }[] };
+  // Lifecycle scripts print to the same stdout: the JSON starts at a line "[".
+  const json = out.slice(out.search(/^\[$/m));
+  const info = JSON.parse(json)[0] as { filename: string; files: { path: string }[] };
   tarball = path.join(work, info.filename);
   packed = info.files.map((f) => f.path);
 }, 600_000);
