@@ -60,6 +60,26 @@ inline bool ArgU32(const Napi::CallbackInfo& info, size_t i, uint32_t* out,
   return true;
 }
 
+// A typed array of kind `want` with at least `min_length` elements: its
+// elements and their count. `what` names it in the TypeError.
+template <typename T>
+inline bool ArgTyped(const Napi::CallbackInfo& info, size_t i,
+                     napi_typedarray_type want, size_t min_length, T** data,
+                     size_t* length, const char* what) {
+  napi_typedarray_type type;
+  size_t n;
+  void* ptr;
+  if (i >= info.Length() ||
+      napi_get_typedarray_info(info.Env(), info[i], &type, &n, &ptr, nullptr,
+                               nullptr) != napi_ok ||
+      type != want || n < min_length) {
+    return ThrowType(info.Env(), what);
+  }
+  *data = static_cast<T*>(ptr);
+  if (length != nullptr) *length = n;
+  return true;
+}
+
 // A Uint8Array (Buffer included): its bytes and byte length.
 inline bool ArgBytes(const Napi::CallbackInfo& info, size_t i, uint8_t** data,
                      size_t* len) {

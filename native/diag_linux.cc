@@ -111,17 +111,12 @@ Napi::Value DiagReceive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd;
   if (!ArgFd(info, 0, &fd)) return env.Undefined();
-  napi_typedarray_type type;
+  uint32_t* out;
   size_t length;
-  void* data;
-  if (info.Length() < 2 ||
-      napi_get_typedarray_info(env, info[1], &type, &length, &data, nullptr,
-                               nullptr) != napi_ok ||
-      type != napi_uint32_array || length < kRecord) {
-    ThrowType(env, "out must be a Uint32Array of at least 7 elements");
+  if (!ArgTyped(info, 1, napi_uint32_array, kRecord, &out, &length,
+                "out must be a Uint32Array of at least 7 elements")) {
     return env.Undefined();
   }
-  auto* out = static_cast<uint32_t*>(data);
   size_t max_records = length / kRecord;
   alignas(nlmsghdr) unsigned char buf[8192];
   ssize_t n;

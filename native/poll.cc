@@ -108,14 +108,10 @@ Napi::Value Poll::Deregister(const Napi::CallbackInfo& info) {
 // wait(events: Uint32Array, timeoutMs: int32) -> count | -errno
 Napi::Value Poll::Wait(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  napi_typedarray_type type;
+  uint32_t* data;
   size_t length;
-  void* data;
-  if (info.Length() < 2 ||
-      napi_get_typedarray_info(env, info[0], &type, &length, &data, nullptr,
-                               nullptr) != napi_ok ||
-      type != napi_uint32_array) {
-    ThrowType(env, "events storage must be a Uint32Array");
+  if (!ArgTyped(info, 0, napi_uint32_array, 0, &data, &length,
+                "events storage must be a Uint32Array")) {
     return env.Undefined();
   }
   int64_t timeout;
@@ -133,7 +129,7 @@ Napi::Value Poll::Wait(const Napi::CallbackInfo& info) {
   }
   static_assert(sizeof(ReadyEvent) == 2 * sizeof(uint32_t),
                 "ReadyEvent must match the [token, readiness] layout");
-  int n = selector_.Select(static_cast<ReadyEvent*>(data), capacity,
+  int n = selector_.Select(reinterpret_cast<ReadyEvent*>(data), capacity,
                            static_cast<int>(timeout));
   return Napi::Number::New(env, n);
 }
@@ -145,20 +141,15 @@ Napi::Value Poll::AddWaker(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t token;
   if (!ArgU32(info, 0, &token, "token out of range")) return env.Undefined();
-  napi_typedarray_type type;
-  size_t length;
-  void* data;
-  if (info.Length() < 2 ||
-      napi_get_typedarray_info(env, info[1], &type, &length, &data, nullptr,
-                               nullptr) != napi_ok ||
-      type != napi_int32_array || length < 2) {
-    ThrowType(env, "waker state must be an Int32Array of length 2");
+  int32_t* state;
+  if (!ArgTyped(info, 1, napi_int32_array, 2, &state, nullptr,
+                "waker state must be an Int32Array of length 2")) {
     return env.Undefined();
   }
   if (waker_state_ != nullptr) return Napi::Number::New(env, -EEXIST);
   int r = selector_.AddWaker(token);
   if (r == 0) {
-    waker_state_ = static_cast<int32_t*>(data);
+    waker_state_ = state;
     waker_state_ref_ = Napi::Persistent(info[1].As<Napi::Object>());
   }
   if (r < 0) return Napi::Number::New(info.Env(), r);

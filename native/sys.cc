@@ -139,14 +139,9 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
       !ArgInt(info, 1, 0, INT32_MAX, &type, "type out of range")) {
     return env.Undefined();
   }
-  napi_typedarray_type kind;
-  size_t length;
-  void* data;
-  if (info.Length() < 3 ||
-      napi_get_typedarray_info(env, info[2], &kind, &length, &data, nullptr,
-                               nullptr) != napi_ok ||
-      kind != napi_int32_array || length < 2) {
-    ThrowType(env, "out must be an Int32Array of length 2");
+  int32_t* out;
+  if (!ArgTyped(info, 2, napi_int32_array, 2, &out, nullptr,
+                "out must be an Int32Array of length 2")) {
     return env.Undefined();
   }
   int fds[2];
@@ -166,8 +161,8 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
       return Num(env, r);
     }
   }
-  static_cast<int32_t*>(data)[0] = fds[0];
-  static_cast<int32_t*>(data)[1] = fds[1];
+  out[0] = fds[0];
+  out[1] = fds[1];
   AddonOf(env)->fds.Add(fds[0]);
   AddonOf(env)->fds.Add(fds[1]);
   return Num(env, 0);
@@ -420,14 +415,9 @@ Napi::Value GetSockOptInt(const Napi::CallbackInfo& info) {
       !ArgInt(info, 2, 0, INT32_MAX, &name, "option out of range")) {
     return env.Undefined();
   }
-  napi_typedarray_type kind;
-  size_t length;
-  void* data;
-  if (info.Length() < 4 ||
-      napi_get_typedarray_info(env, info[3], &kind, &length, &data, nullptr,
-                               nullptr) != napi_ok ||
-      kind != napi_int32_array || length < 1) {
-    ThrowType(env, "out must be an Int32Array");
+  int32_t* out;
+  if (!ArgTyped(info, 3, napi_int32_array, 1, &out, nullptr,
+                "out must be an Int32Array")) {
     return env.Undefined();
   }
   int v = 0;
@@ -436,7 +426,7 @@ Napi::Value GetSockOptInt(const Napi::CallbackInfo& info) {
                  &len) < 0) {
     return Num(env, -errno);
   }
-  static_cast<int32_t*>(data)[0] = v;
+  out[0] = v;
   return Num(env, 0);
 }
 
@@ -591,17 +581,11 @@ Napi::Value Wake(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd;
   if (!ArgFd(info, 0, &fd)) return env.Undefined();
-  napi_typedarray_type type;
-  size_t length;
-  void* data;
-  if (info.Length() < 2 ||
-      napi_get_typedarray_info(env, info[1], &type, &length, &data, nullptr,
-                               nullptr) != napi_ok ||
-      type != napi_int32_array || length < 2) {
-    ThrowType(env, "waker state must be an Int32Array of length 2");
+  int32_t* state;
+  if (!ArgTyped(info, 1, napi_int32_array, 2, &state, nullptr,
+                "waker state must be an Int32Array of length 2")) {
     return env.Undefined();
   }
-  auto* state = static_cast<int32_t*>(data);
   __atomic_add_fetch(&state[1], 1, __ATOMIC_SEQ_CST);
   int r = __atomic_load_n(&state[0], __ATOMIC_SEQ_CST) != 0 ? -EBADF : WakeFd(fd);
   __atomic_sub_fetch(&state[1], 1, __ATOMIC_SEQ_CST);
