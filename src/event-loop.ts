@@ -14,7 +14,7 @@ import { native } from './native';
 import type { InetAddressLike } from './net/address';
 import { ListenerSocket } from './net/listener';
 import { StreamSocket } from './net/stream';
-import { TcpListener, TcpStream, type TcpListenerOptions } from './net/tcp';
+import { TcpListener, TcpStream } from './net/tcp';
 import { UnixListener } from './net/unix';
 import { Pending } from './pending';
 import { Poll } from './poll';
@@ -22,7 +22,28 @@ import { BlockingPool, type BlockingTask, type PoolOptions } from './pool';
 import { Slab } from './slab';
 import type { Source } from './source';
 import { TimerHeap } from './timers';
-import { RemoteWaker, Waker, type WakerHandle } from './waker';
+import type {
+  EventLoopOptions,
+  HandlerFactory,
+  ListenOptions,
+  LoopHandle,
+  LoopListener,
+  LoopState,
+  SourceHandler,
+  SourceRegistration,
+} from './event-loop-types';
+import { RemoteWaker, Waker } from './waker';
+
+export type {
+  EventLoopOptions,
+  HandlerFactory,
+  ListenOptions,
+  LoopHandle,
+  LoopListener,
+  LoopState,
+  SourceHandler,
+  SourceRegistration,
+} from './event-loop-types';
 
 /** Bits of a token that hold the slab key; the rest hold a generation. */
 const KEY_BITS = 20;
@@ -51,78 +72,6 @@ const KIND_SOURCE = 2;
 const READ_EVENTS = Ready.READABLE | Ready.READ_CLOSED;
 const WRITE_EVENTS = Ready.WRITABLE | Ready.WRITE_CLOSED | Ready.ERROR;
 
-/** Creates the handler for each accepted connection. */
-export type HandlerFactory = (conn: Connection) => ConnectionHandler;
-
-/** Options for {@link EventLoop.listen}. */
-export interface ListenOptions extends TcpListenerOptions {
-  /** TCP_NODELAY on every accepted TCP connection. Default true. */
-  noDelay?: boolean;
-  /**
-   * Most connections this listener keeps open at once; a connection past it
-   * is accepted and closed at once, as Node's `server.maxConnections` does.
-   * Default: unlimited.
-   */
-  maxConnections?: number;
-  /**
-   * Closes a connection that has had no readiness event for this long (ms),
-   * with an Error whose code is 'ERR_IDLE_TIMEOUT'. Default: never.
-   */
-  idleTimeoutMs?: number;
-}
-
-/** A listener the loop accepts on. */
-export interface LoopListener {
-  /** The listening socket. */
-  readonly socket: TcpListener | UnixListener;
-  /** Connections accepted through it that are still open. */
-  readonly connections: number;
-  /** Stops accepting and closes the socket (open connections stay). */
-  close(): void;
-}
-
-/** What {@link EventLoop.register} calls for a raw source. */
-export interface SourceHandler {
-  /** The source is ready; `readiness` holds {@link Ready} bits. */
-  onReady(registration: SourceRegistration, readiness: number): void;
-}
-
-/** A raw source registered with the loop. */
-export interface SourceRegistration {
-  /** The token it is registered under. */
-  readonly token: number;
-  /** The source. */
-  readonly source: Source;
-  /** Changes interest and options. */
-  reregister(interest: number, opts?: number): void;
-  /** Removes it from the loop (does not close it). */
-  deregister(): void;
-}
-
-/** A clonable reference to a loop, for stopping it from another thread. */
-export interface LoopHandle {
-  /** The loop's waker. */
-  readonly waker: WakerHandle;
-  /** Shared control word: [0] = 1 asks the loop to stop. */
-  readonly control: SharedArrayBuffer;
-}
-
-/** Options for {@link EventLoop}. */
-export interface EventLoopOptions {
-  /** Events per poll. Default 1024. */
-  eventsCapacity?: number;
-  /**
-   * Called when a handler or timer throws something that is not a SysError
-   * (a bug, not a network event). The connection involved is closed first.
-   * Default: in attach() mode the error is rethrown on the next tick, so it
-   * reaches process 'uncaughtException' as Node users expect; in run() mode
-   * it is written to stderr and the loop keeps serving.
-   */
-  onHandlerError?: (error: unknown, conn?: Connection) => void;
-  /** The blocking-work pool, started on the first spawnBlocking(). */
-  pool?: PoolOptions;
-}
-
 interface ListenerEntry extends LoopListener {
   readonly kind: typeof KIND_LISTENER;
   readonly token: number;
@@ -139,9 +88,6 @@ interface SourceEntry extends SourceRegistration {
 }
 
 type Entry = Connection | ListenerEntry | SourceEntry;
-
-/** Where a loop is in its life: see {@link EventLoop.state}. */
-export type LoopState = 'idle' | 'running' | 'attached' | 'closed';
 
 /**
  * An event loop over one {@link Poll}.
