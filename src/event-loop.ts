@@ -34,16 +34,7 @@ import type {
 } from './event-loop-types';
 import { RemoteWaker, Waker } from './waker';
 
-export type {
-  EventLoopOptions,
-  HandlerFactory,
-  ListenOptions,
-  LoopHandle,
-  LoopListener,
-  LoopState,
-  SourceHandler,
-  SourceRegistration,
-} from './event-loop-types';
+export type * from './event-loop-types';
 
 /** Bits of a token that hold the slab key; the rest hold a generation. */
 const KEY_BITS = 20;

@@ -5,7 +5,7 @@
  */
 import { check, closedError, failure, type WouldBlock } from '../errors';
 import { native } from '../native';
-import { decodeSlot, newSlot, scratchSlot, type InetAddress, type UnixAddress } from './address';
+import { decodeSlot, newSlot, type InetAddress, type UnixAddress } from './address';
 import { Socket } from './socket';
 
 /** What {@link DatagramSocket.recvFrom} returns for one datagram. */
@@ -65,8 +65,6 @@ export abstract class DatagramSocket<A extends InetAddress | UnixAddress> extend
 
   /** The connected peer. */
   peerAddress(): A {
-    const slot = scratchSlot();
-    check(native.getPeerName(this.liveFd(), slot), 'getpeername');
-    return decodeSlot(slot) as A;
+    return this.connectedPeer() as A;
   }
 }

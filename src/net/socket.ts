@@ -70,6 +70,13 @@ export abstract class Socket {
     return decodeSlot(slot);
   }
 
+  /** The connected peer's address (for the stream and datagram subclasses). */
+  protected connectedPeer(): InetAddress | UnixAddress {
+    const slot = scratchSlot();
+    check(native.getPeerName(this.liveFd(), slot), 'getpeername');
+    return decodeSlot(slot);
+  }
+
   /**
    * Reads and clears the socket's pending error (SO_ERROR): how a
    * non-blocking connect reports failure once the socket turns writable.
@@ -99,6 +106,24 @@ export abstract class Socket {
     const fd = this.fd;
     if (fd < 0) throw closedError('socket');
     return fd;
+  }
+}
+
+/**
+ * Sets the address-reuse options of a socket about to bind; throws SysError
+ * (or RangeError where SO_REUSEPORT does not exist).
+ *
+ * @internal
+ */
+export function setReuse(fd: number, reuseAddress: boolean, reusePort: boolean): void {
+  const set = (name: number, what: string): void => {
+    const r = native.setSockOptInt(fd, C.SOL_SOCKET, name, 1);
+    if (r < 0) throw new SysError(r, `setsockopt ${what}`);
+  };
+  if (reuseAddress) set(C.SO_REUSEADDR, 'SO_REUSEADDR');
+  if (reusePort) {
+    if (C.SO_REUSEPORT === undefined) throw new RangeError('reusePort is not supported on this platform');
+    set(C.SO_REUSEPORT, 'SO_REUSEPORT');
   }
 }
 

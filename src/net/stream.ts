@@ -5,7 +5,7 @@
  */
 import { check, closedError, failure, type WouldBlock } from '../errors';
 import { native } from '../native';
-import { decodeSlot, scratchSlot, type InetAddress, type UnixAddress } from './address';
+import type { InetAddress, UnixAddress } from './address';
 import { Socket } from './socket';
 
 const C = native.constants;
@@ -77,8 +77,6 @@ export abstract class StreamSocket extends Socket {
 
   /** The address of the connected peer. */
   peerAddress(): InetAddress | UnixAddress {
-    const slot = scratchSlot();
-    check(native.getPeerName(this.liveFd(), slot), 'getpeername');
-    return decodeSlot(slot);
+    return this.connectedPeer();
   }
 }

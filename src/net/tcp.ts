@@ -7,7 +7,7 @@ import { SysError } from '../errors';
 import { native } from '../native';
 import { encodeInet, type InetAddress, type InetAddressLike } from './address';
 import { ListenerSocket } from './listener';
-import { closeAndThrow, openSocket } from './socket';
+import { closeAndThrow, openSocket, setReuse } from './socket';
 import { StreamSocket } from './stream';
 
 const C = native.constants;
@@ -45,17 +45,10 @@ export class TcpListener extends ListenerSocket<TcpStream> {
     if (!Number.isInteger(backlog) || backlog < 0) throw new RangeError('backlog must be a non-negative integer');
     const fd = openSocket(family, C.SOCK_STREAM);
     try {
-      const setOpt = (level: number, name: number, on: boolean, what: string): void => {
-        const r = native.setSockOptInt(fd, level, name, on ? 1 : 0);
-        if (r < 0) throw new SysError(r, `setsockopt ${what}`);
-      };
-      if (options.reuseAddress !== false) setOpt(C.SOL_SOCKET, C.SO_REUSEADDR, true, 'SO_REUSEADDR');
-      if (options.reusePort === true) {
-        if (C.SO_REUSEPORT === undefined) throw new RangeError('reusePort is not supported on this platform');
-        setOpt(C.SOL_SOCKET, C.SO_REUSEPORT, true, 'SO_REUSEPORT');
-      }
+      setReuse(fd, options.reuseAddress !== false, options.reusePort === true);
       if (options.ipv6Only !== undefined && family === C.AF_INET6) {
-        setOpt(C.IPPROTO_IPV6, C.IPV6_V6ONLY, options.ipv6Only, 'IPV6_V6ONLY');
+        const r = native.setSockOptInt(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, options.ipv6Only ? 1 : 0);
+        if (r < 0) throw new SysError(r, 'setsockopt IPV6_V6ONLY');
       }
       let r = native.bind(fd, slot);
       if (r < 0) throw new SysError(r, 'bind', host, port);

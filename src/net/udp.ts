@@ -7,7 +7,7 @@ import { SysError } from '../errors';
 import { native } from '../native';
 import { encodeInet, type InetAddress, type InetAddressLike } from './address';
 import { DatagramSocket } from './datagram';
-import { closeAndThrow, openSocket } from './socket';
+import { closeAndThrow, openSocket, setReuse } from './socket';
 
 const C = native.constants;
 
@@ -35,15 +35,7 @@ export class UdpSocket extends DatagramSocket<InetAddress> {
     const { slot, host, port, family } = encodeInet(addr);
     const fd = openSocket(family, C.SOCK_DGRAM);
     try {
-      if (options.reuseAddress === true) {
-        const r = native.setSockOptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
-        if (r < 0) throw new SysError(r, 'setsockopt SO_REUSEADDR');
-      }
-      if (options.reusePort === true) {
-        if (C.SO_REUSEPORT === undefined) throw new RangeError('reusePort is not supported on this platform');
-        const r = native.setSockOptInt(fd, C.SOL_SOCKET, C.SO_REUSEPORT, 1);
-        if (r < 0) throw new SysError(r, 'setsockopt SO_REUSEPORT');
-      }
+      setReuse(fd, options.reuseAddress === true, options.reusePort === true);
       const r = native.bind(fd, slot);
       if (r < 0) throw new SysError(r, 'bind', host, port);
     } catch (err) {
