@@ -21,7 +21,7 @@ import {
   WOULD_BLOCK,
 } from '../src/index';
 import { expectEvents, expectNoEvents, openFdCount, tcpPair } from './util';
-import { onLibkqueue } from './platform';
+import { onEpoll, onLibkqueue } from './platform';
 
 // ---------------------------------------------------------------------------
 // Helpers local to this file
@@ -129,7 +129,9 @@ describe('rule 20: close deregisters before closing the fd', () => {
     expect(tokensOver(poll, events, 4, 100)).not.toContain(42);
   });
 
-  it('control: a raw-fd registration (not tracked) keeps firing after close while the dup lives', () => {
+  // epoll's pitfall: a registration lives with the open file, not the fd.
+  // kqueue drops an fd's events when that fd is closed, dup or not.
+  it.runIf(onEpoll)('control: a raw-fd registration (not tracked) keeps firing after close while the dup lives', () => {
     // This is the pitfall rule 20 guards against; it shows the dup set-up
     // above really would deliver events if close did not deregister.
     const { client, server } = pair();
