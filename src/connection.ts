@@ -1,10 +1,14 @@
 /**
- * A connection owned by the EventLoop: a stream, its handler, and the
- * outgoing queue that absorbs partial writes.
+ * A connection owned by the EventLoop, from accept to close: its stream,
+ * its handler, the interest it needs, its outgoing queue, the half-close
+ * after end(), errors and the idle timeout.
  *
  * @packageDocumentation
  */
-import { WOULD_BLOCK, type WouldBlock } from './errors';
+import { SysError, WOULD_BLOCK, closedError, codedError, type WouldBlock } from './errors';
+import { Interest, Ready } from './interest';
+import type { LoopContext } from './loop/context';
+import { WriteQueue } from './loop/write-queue';
 import type { InetAddress, UnixAddress } from './net/address';
 import type { StreamSocket } from './net/stream';
 
@@ -32,19 +36,17 @@ export interface ConnectionHandler {
   onError?(conn: Connection, error: Error): void;
 }
 
-/** What a connection needs from its loop. @internal */
-export interface ConnectionOwner {
-  updateInterest(conn: Connection): void;
-  closeConnection(conn: Connection, error?: Error): void;
-  /** Shuts the write side down and closes once the peer is done. */
-  finishConnection(conn: Connection): void;
-}
-
 /** Slab entry kind of a connection in the EventLoop. @internal */
 export const KIND_CONNECTION = 0;
 
 /** Default queued bytes above which `write` returns false. */
 export const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
+
+/** Longest wait for the peer's EOF after end() before closing anyway. */
+const LINGER_MS = 2000;
+
+const READ_EVENTS = Ready.READABLE | Ready.READ_CLOSED;
+const WRITE_EVENTS = Ready.WRITABLE | Ready.WRITE_CLOSED | Ready.ERROR;
 
 /**
  * One connection on an {@link EventLoop}.
@@ -77,44 +79,50 @@ export class Connection {
    */
   busy = 0;
 
-  /** @internal */ readonly owner: ConnectionOwner;
-  /** @internal Interest currently registered. */ registeredInterest = 0;
-  /** @internal */ reading = true;
-  /** @internal */ writableWanted = false;
-  /** @internal */ closed = false;
-  /** @internal Write side shut down after end(); draining until the peer's EOF. */ lingering = false;
-  /** @internal Loop time of the last readiness event (idle timeouts). */ lastActive = 0;
-  /** @internal The idle timer's id, 0 when none. */ idleTimer = 0;
-  private queue: Uint8Array[] = [];
-  private queueHead = 0;
-  private headOffset = 0;
-  private queued = 0;
-  private endAfterFlush = false;
+  private readonly loop: LoopContext;
+  private readonly queue = new WriteQueue();
+  /** Interest currently registered with the kernel, 0 when none. */
+  private armed = 0;
+  private reading = true;
+  private writableWanted = false;
+  private closed = false;
+  /** end() was called: no more writes; shut down once the queue is flushed. */
+  private ending = false;
+  /** Write side shut down after end(); discarding input until the peer's EOF. */
+  private lingering = false;
+  /** Loop time of the last readiness event (idle timeouts). */
+  private lastActive = 0;
+  /** The idle timer's id, 0 when none. */
+  private idleTimer = 0;
 
-  /** @internal */
-  constructor(
-    id: number,
-    stream: StreamSocket,
-    handler: ConnectionHandler,
-    owner: ConnectionOwner,
-    origin: { open: number } | null,
-  ) {
+  /** @internal Made by the loop, which inserts it and then calls {@link open}. */
+  constructor(id: number, stream: StreamSocket, handler: ConnectionHandler, loop: LoopContext, origin: { open: number } | null) {
     this.id = id;
     this.token = id;
     this.origin = origin;
     this.stream = stream;
     this.handler = handler;
-    this.owner = owner;
+    this.loop = loop;
   }
 
   /** Bytes waiting in the outgoing queue. */
   get queuedBytes(): number {
-    return this.queued;
+    return this.queue.size;
   }
 
   /** True once closed. */
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** True unless reading is paused. */
+  get isReading(): boolean {
+    return this.reading;
+  }
+
+  /** @internal The interest registered with the kernel (0: none). */
+  get registeredInterest(): number {
+    return this.armed;
   }
 
   /** Reads from the socket: bytes, 0 at EOF, or WOULD_BLOCK. */
@@ -129,46 +137,40 @@ export class Connection {
    * @returns false when the queue is above the high-water mark
    */
   write(data: Uint8Array, offset = 0, length = data.length - offset): boolean {
-    if (this.closed) throw new TypeError('connection is closed');
-    if (this.endAfterFlush) throw new TypeError('connection is ending: write after end()');
+    if (this.closed) throw closedError('connection');
+    if (this.ending) throw codedError(TypeError, 'ERR_STREAM_WRITE_AFTER_END', 'connection is ending: write after end()');
     let written = 0;
-    if (this.queued === 0 && length > 0) {
+    const wasEmpty = this.queue.size === 0;
+    if (wasEmpty && length > 0) {
       const n = this.stream.write(data, offset, length);
       written = n === WOULD_BLOCK ? 0 : n;
     }
     if (written < length) {
-      this.queue.push(Uint8Array.prototype.slice.call(data, offset + written, offset + length));
-      const wasEmpty = this.queued === 0;
-      this.queued += length - written;
-      if (wasEmpty) this.owner.updateInterest(this);
+      this.queue.push(data, offset + written, length - written);
+      if (wasEmpty) this.updateInterest();
     }
-    return this.queued <= this.highWaterMark;
+    return this.queue.size <= this.highWaterMark;
   }
 
   /** Stops reading (readable interest off) until {@link resumeReading}. */
   pauseReading(): void {
     if (!this.reading) return;
     this.reading = false;
-    this.owner.updateInterest(this);
+    this.updateInterest();
   }
 
   /** Resumes reading after {@link pauseReading}. */
   resumeReading(): void {
     if (this.reading || this.closed) return;
     this.reading = true;
-    this.owner.updateInterest(this);
-  }
-
-  /** True unless reading is paused. */
-  get isReading(): boolean {
-    return this.reading;
+    this.updateInterest();
   }
 
   /** Asks for `onWritable` calls (or stops them) independent of the queue. */
   wantWritable(on: boolean): void {
     if (this.writableWanted === on) return;
     this.writableWanted = on;
-    this.owner.updateInterest(this);
+    this.updateInterest();
   }
 
   /**
@@ -179,16 +181,31 @@ export class Connection {
    * the kernel reset the connection and drop bytes still queued for the peer.
    */
   end(): void {
-    if (this.closed || this.endAfterFlush) return;
-    this.endAfterFlush = true;
+    if (this.closed || this.ending) return;
+    this.ending = true;
     this.reading = false;
-    if (this.queued === 0) this.owner.finishConnection(this);
-    else this.owner.updateInterest(this);
+    if (this.queue.size === 0) this.halfClose();
+    else this.updateInterest();
   }
 
-  /** Closes now, dropping anything queued. `onClose` runs once. */
-  close(): void {
-    if (!this.closed) this.owner.closeConnection(this);
+  /**
+   * Closes now, dropping anything queued. `onClose` runs once, with `error`
+   * when one is given (as when the loop closes it for a socket error).
+   */
+  close(error?: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue.clear();
+    if (this.idleTimer !== 0) this.loop.timers.cancel(this.idleTimer);
+    this.loop.release(this);
+    this.stream.close(); // deregisters first
+    const onClose = this.handler.onClose;
+    if (onClose === undefined) return;
+    try {
+      onClose.call(this.handler, this, error);
+    } catch (err) {
+      this.loop.reportHandlerError(err, this);
+    }
   }
 
   /** The local address. */
@@ -202,38 +219,116 @@ export class Connection {
   }
 
   /**
-   * Writes queued bytes until the queue is empty or the socket is full.
-   *
-   * @internal
-   * @returns true when the queue became empty by this call
+   * @internal Starts watching the socket for what the connection needs.
+   * Throws (and leaves nothing registered) for a closed or foreign stream.
    */
-  flush(): boolean {
-    if (this.queued === 0) return false;
-    while (this.queueHead < this.queue.length) {
-      const chunk = this.queue[this.queueHead];
-      const n = this.stream.write(chunk, this.headOffset, chunk.length - this.headOffset);
-      if (n === WOULD_BLOCK) return false;
-      this.queued -= n;
-      this.headOffset += n;
-      if (this.headOffset < chunk.length) return false;
-      this.queueHead++;
-      this.headOffset = 0;
+  open(): void {
+    this.updateInterest();
+  }
+
+  /**
+   * @internal Closes the connection once no activity was seen for
+   * `timeoutMs`. One loop timer per connection: activity only stamps
+   * `lastActive` (once per batch's clock reading); the timer, when it fires
+   * early, moves itself to lastActive + timeout.
+   */
+  watchIdle(timeoutMs: number): void {
+    const timers = this.loop.timers;
+    this.lastActive = timers.now();
+    const check = (): void => {
+      if (this.closed) return;
+      const now = timers.now();
+      const due = this.busy > 0 ? now + timeoutMs : this.lastActive + timeoutMs;
+      if (due > now) {
+        this.idleTimer = timers.add(check, due - now, 0);
+        return;
+      }
+      this.close(codedError(Error, 'ERR_IDLE_TIMEOUT', `connection idle for ${timeoutMs} ms`));
+    };
+    this.idleTimer = timers.add(check, timeoutMs, 0);
+  }
+
+  /** @internal A readiness event from the loop's poll. */
+  onEvent(readiness: number): void {
+    const handler = this.handler;
+    this.lastActive = this.loop.batchTime;
+    if (this.lingering) return this.drainLingering();
+    try {
+      if ((readiness & WRITE_EVENTS) !== 0) {
+        if (this.queue.size > 0 && this.queue.flush(this.stream)) {
+          if (this.ending) return this.halfClose();
+          this.updateInterest();
+          handler.onDrain?.(this);
+        }
+        if (this.writableWanted && !this.closed && handler.onWritable !== undefined) handler.onWritable(this);
+      }
+      if ((readiness & READ_EVENTS) !== 0 && this.reading && !this.closed && handler.onReadable !== undefined) {
+        handler.onReadable(this);
+      }
+      if ((readiness & Ready.ERROR) !== 0 && !this.closed) {
+        const err = this.stream.takeError();
+        if (err !== null) this.fail(err);
+      }
+    } catch (err) {
+      this.fail(err);
     }
-    this.queue.length = 0;
-    this.queueHead = 0;
-    return true;
   }
 
-  /** @internal True when end() waits for the queue. */
-  get ending(): boolean {
-    return this.endAfterFlush;
+  /**
+   * @internal Closes after an exception: a SysError is a network event
+   * (onError, then onClose with it); anything else is a handler bug, also
+   * reported to the loop.
+   */
+  fail(err: unknown): void {
+    if (this.closed) return;
+    if (err instanceof SysError) {
+      try {
+        this.handler.onError?.(this, err);
+      } catch (inner) {
+        this.loop.reportHandlerError(inner, this);
+      }
+      this.close(err);
+      return;
+    }
+    this.close(err instanceof Error ? err : new Error(String(err)));
+    this.loop.reportHandlerError(err, this);
   }
 
-  /** @internal Drops the queue (on close). */
-  discardQueue(): void {
-    this.queue.length = 0;
-    this.queueHead = 0;
-    this.headOffset = 0;
-    this.queued = 0;
+  /** Registers exactly the interest the connection's state needs now. */
+  private updateInterest(): void {
+    if (this.closed) return;
+    const wanted =
+      ((this.reading && this.handler.onReadable !== undefined) || this.lingering ? Interest.READABLE : 0) |
+      (this.queue.size > 0 || this.writableWanted ? Interest.WRITABLE : 0);
+    if (wanted === this.armed) return;
+    this.loop.interest.change(this.stream, this.token, this.armed, wanted);
+    this.armed = wanted;
+  }
+
+  /** The queue is empty after end(): shut down writing, drain, close. */
+  private halfClose(): void {
+    if (this.closed || this.lingering) return;
+    try {
+      this.stream.shutdown('write');
+    } catch {
+      return this.close(); // already reset: nothing to wait for
+    }
+    this.lingering = true;
+    this.updateInterest();
+    this.loop.timers.add(() => this.close(), LINGER_MS, 0);
+  }
+
+  /** Discards input after end() until the peer's EOF, then closes. */
+  private drainLingering(): void {
+    try {
+      for (;;) {
+        const n = this.stream.read(this.loop.readBuffer);
+        if (n === WOULD_BLOCK) return;
+        if (n === 0) break;
+      }
+    } catch {
+      // A reset: the peer is gone either way.
+    }
+    this.close();
   }
 }

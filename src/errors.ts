@@ -90,13 +90,28 @@ export function check(r: number, syscall: string, address?: string, port?: numbe
   return r;
 }
 
+/** An Error (or TypeError, RangeError) with a stable, documented `code`. */
+export type CodedError<E extends Error = Error> = E & { code: string };
+
 /**
- * The error thrown when a closed socket or Poll is used.
+ * Makes an error of class `Kind` whose `code` says which condition it is,
+ * the way Node's own errors carry `code` ('ERR_SOCKET_CLOSED'). Every coded
+ * error in the library is made here, so the same condition has the same
+ * class and code wherever it is detected.
  *
  * @internal
  */
-export function closedError(what: string): TypeError {
-  const err = new TypeError(`${what} is closed`) as TypeError & { code: string };
-  err.code = 'ERR_SOCKET_CLOSED';
+export function codedError<E extends Error>(Kind: new (message: string) => E, code: string, message: string): CodedError<E> {
+  const err = new Kind(message) as CodedError<E>;
+  err.code = code;
   return err;
+}
+
+/**
+ * The error thrown when a closed socket is used.
+ *
+ * @internal
+ */
+export function closedError(what: string): CodedError<TypeError> {
+  return codedError(TypeError, 'ERR_SOCKET_CLOSED', `${what} is closed`);
 }

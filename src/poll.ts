@@ -3,7 +3,7 @@
  *
  * @packageDocumentation
  */
-import { SysError, check } from './errors';
+import { SysError, check, codedError } from './errors';
 import { Events } from './events';
 import { checkInterest, checkOpts, checkToken } from './interest';
 import { native, type NativePoll } from './native';
@@ -130,10 +130,7 @@ export class Poll {
   deregister(source: Source): void {
     const fd = fdOf(source);
     check(this.live().deregister(fd), 'deregister');
-    if (isTracked(source)) {
-      this.tracked.delete(source);
-      source.registeredIn?.delete(this);
-    }
+    this.untrackSource(source);
   }
 
   /**
@@ -181,6 +178,23 @@ export class Poll {
     if (this.open) this.handle.deregister(fd);
   }
 
+  /**
+   * @internal Records a source registered by the EventLoop's own control
+   * path (which calls the native poll directly), so closing the source
+   * still deregisters it first.
+   */
+  trackSource(source: Source): void {
+    if (isTracked(source)) this.track(source);
+  }
+
+  /** @internal Undoes {@link trackSource} after a direct deregistration. */
+  untrackSource(source: Source): void {
+    if (isTracked(source)) {
+      this.tracked.delete(source);
+      source.registeredIn?.delete(this);
+    }
+  }
+
   /** @internal Called by a closing socket after it deregistered. */
   forget(source: Tracked): void {
     this.tracked.delete(source);
@@ -194,9 +208,7 @@ export class Poll {
 
   private live(): NativePoll {
     if (!this.open) {
-      const err = new TypeError('poll is closed') as TypeError & { code: string };
-      err.code = 'ERR_POLL_CLOSED';
-      throw err;
+      throw codedError(TypeError, 'ERR_POLL_CLOSED', 'poll is closed');
     }
     return this.handle;
   }

@@ -3,6 +3,7 @@
  *
  * @packageDocumentation
  */
+import { codedError } from './errors';
 
 /**
  * Something with a file descriptor that a Poll can watch: an edgeloop socket,
@@ -44,11 +45,9 @@ export function fdOf(source: Source): number {
     throw new TypeError('source must be an fd number or an object with a numeric fd');
   }
   if (fd < 0) {
-    const err = new TypeError(typeof source === 'number' ? `invalid fd ${fd}` : 'source is closed') as TypeError & {
-      code: string;
-    };
-    err.code = typeof source === 'number' ? 'ERR_INVALID_FD' : 'ERR_SOCKET_CLOSED';
-    throw err;
+    throw typeof source === 'number'
+      ? codedError(TypeError, 'ERR_INVALID_FD', `invalid fd ${fd}`)
+      : codedError(TypeError, 'ERR_SOCKET_CLOSED', 'source is closed');
   }
   if (fd > 0x7fffffff) throw new RangeError(`invalid fd ${fd}`);
   return fd;

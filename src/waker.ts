@@ -3,7 +3,7 @@
  *
  * @packageDocumentation
  */
-import { SysError, check } from './errors';
+import { SysError, check, codedError } from './errors';
 import { checkToken } from './interest';
 import { native } from './native';
 import type { Poll } from './poll';
@@ -36,9 +36,7 @@ function wakeFd(fd: number, state: Int32Array): void {
   const r = native.wake(fd, state);
   if (r === 0) return;
   if (Atomics.load(state, 0) !== 0) {
-    const err = new TypeError('waker is closed') as TypeError & { code: string };
-    err.code = 'ERR_WAKER_CLOSED';
-    throw err;
+    throw codedError(TypeError, 'ERR_WAKER_CLOSED', 'waker is closed');
   }
   throw new SysError(r, 'wake');
 }

@@ -3,7 +3,7 @@
  *
  * @packageDocumentation
  */
-import { SysError } from '../errors';
+import { SysError, codedError } from '../errors';
 import { native } from '../native';
 
 /** An IPv4 or IPv6 socket address. */
@@ -71,9 +71,7 @@ export function newSlot(): Uint8Array {
 }
 
 function badAddress(what: string): TypeError {
-  const err = new TypeError(`invalid address: ${what}`) as TypeError & { code: string };
-  err.code = 'ERR_INVALID_ADDRESS';
-  return err;
+  return codedError(TypeError, 'ERR_INVALID_ADDRESS', `invalid address: ${what}`);
 }
 
 function checkPort(port: unknown, what: string): number {

@@ -178,7 +178,7 @@ class Session<Req, Res> implements ConnectionHandler {
     const handler = this.options.onServiceError;
     if (handler === undefined) {
       // The error reaches options.onClose (and the handler's onClose).
-      conn.owner.closeConnection(conn, err instanceof Error ? err : new Error(String(err)));
+      conn.close(err instanceof Error ? err : new Error(String(err)));
       return;
     }
     this.complete(slot, handler(err, this.ctx));

@@ -3,12 +3,12 @@
  *
  * @packageDocumentation
  */
-import type { Connection, ConnectionHandler } from './connection';
-import type { TcpListener, TcpListenerOptions } from './net/tcp';
-import type { UnixListener } from './net/unix';
-import type { PoolOptions } from './pool';
-import type { Source } from './source';
-import type { WakerHandle } from './waker';
+import type { Connection, ConnectionHandler } from '../connection';
+import type { TcpListener, TcpListenerOptions } from '../net/tcp';
+import type { UnixListener } from '../net/unix';
+import type { PoolOptions } from '../pool';
+import type { Source } from '../source';
+import type { WakerHandle } from '../waker';
 
 /** Creates the handler for each accepted connection. */
 export type HandlerFactory = (conn: Connection) => ConnectionHandler;

@@ -1,0 +1,137 @@
+/**
+ * Listeners: accepting until would-block, per-listener limits, and the
+ * backoff after EMFILE/ENFILE.
+ *
+ * @packageDocumentation
+ */
+import type { Connection } from '../connection';
+import { SysError, WOULD_BLOCK } from '../errors';
+import { Interest } from '../interest';
+import type { StreamSocket } from '../net/stream';
+import { TcpListener, type TcpStream } from '../net/tcp';
+import type { UnixListener } from '../net/unix';
+import { fdOf } from '../source';
+import type { LoopCore } from './core';
+import { MAX_REGISTRATIONS } from './registry';
+import type { HandlerFactory, ListenOptions, LoopListener } from './types';
+
+/** Slab entry kind of a listener. @internal */
+export const KIND_LISTENER = 1;
+
+/** Accept backoff after EMFILE/ENFILE, first and longest pause. */
+const ACCEPT_BACKOFF_MIN_MS = 10;
+const ACCEPT_BACKOFF_MAX_MS = 1000;
+
+/** A listener as the registry holds it. @internal */
+export interface ListenerEntry extends LoopListener {
+  readonly kind: typeof KIND_LISTENER;
+  readonly token: number;
+  readonly factory: HandlerFactory;
+  readonly options: ListenOptions;
+  open: number;
+  backoffMs: number;
+  paused: boolean;
+}
+
+/** Checks listen() options before anything is bound. @internal */
+export function checkListenOptions(options: ListenOptions): void {
+  const max = options.maxConnections;
+  if (max !== undefined && (!Number.isInteger(max) || max < 0)) {
+    throw new RangeError('maxConnections must be a non-negative integer');
+  }
+  const idle = options.idleTimeoutMs;
+  if (idle !== undefined && (typeof idle !== 'number' || !(idle > 0) || idle > 0x7fffffff)) {
+    throw new RangeError('idleTimeoutMs must be a positive number of milliseconds');
+  }
+}
+
+/** Registers `socket` as a listener of `core`. @internal */
+export function addListener(
+  core: LoopCore,
+  socket: TcpListener | UnixListener,
+  factory: HandlerFactory,
+  options: ListenOptions,
+): LoopListener {
+  const entry: ListenerEntry = {
+    kind: KIND_LISTENER,
+    token: core.registry.nextToken(),
+    socket,
+    factory,
+    options,
+    open: 0,
+    backoffMs: 0,
+    paused: false,
+    get connections(): number {
+      return entry.open;
+    },
+    close(): void {
+      core.registry.remove(entry);
+      socket.close();
+    },
+  };
+  fdOf(socket); // a closed listener: ERR_SOCKET_CLOSED, as Poll.register says
+  core.registry.insert(entry);
+  try {
+    core.interest.change(socket, entry.token, 0, Interest.READABLE);
+  } catch (err) {
+    core.registry.remove(entry);
+    throw err;
+  }
+  return entry;
+}
+
+/** Accepts until WOULD_BLOCK, giving each connection its handler. @internal */
+export function acceptAll(core: LoopCore, entry: ListenerEntry): void {
+  const max = entry.options.maxConnections ?? Infinity;
+  const noDelay = entry.options.noDelay !== false && entry.socket instanceof TcpListener;
+  const idleMs = entry.options.idleTimeoutMs;
+  for (;;) {
+    let stream: StreamSocket | typeof WOULD_BLOCK;
+    try {
+      stream = entry.socket.accept() as StreamSocket | typeof WOULD_BLOCK;
+    } catch (err) {
+      if (err instanceof SysError && (err.code === 'EMFILE' || err.code === 'ENFILE')) {
+        pauseAccepting(core, entry);
+        return;
+      }
+      throw err;
+    }
+    if (stream === WOULD_BLOCK) break;
+    entry.backoffMs = 0;
+    if (entry.open >= max || core.registry.size >= MAX_REGISTRATIONS) {
+      stream.close();
+      continue;
+    }
+    if (noDelay) (stream as TcpStream).setNoDelay(true);
+    let conn: Connection | null = null;
+    try {
+      conn = core.addConnection(stream, {}, entry);
+      conn.handler = entry.factory(conn);
+      if (idleMs !== undefined) conn.watchIdle(idleMs);
+      conn.open();
+    } catch (err) {
+      if (conn !== null) conn.fail(err);
+      else stream.close();
+    }
+  }
+}
+
+/**
+ * Out of fds: stop watching the listener for a while rather than spin on a
+ * readiness the loop cannot act on; the pause doubles while it repeats.
+ */
+function pauseAccepting(core: LoopCore, entry: ListenerEntry): void {
+  if (entry.paused) return;
+  entry.paused = true;
+  entry.backoffMs = Math.min(ACCEPT_BACKOFF_MAX_MS, Math.max(ACCEPT_BACKOFF_MIN_MS, entry.backoffMs * 2));
+  core.interest.change(entry.socket, entry.token, Interest.READABLE, 0);
+  core.timers.add(
+    () => {
+      if (!core.registry.holds(entry)) return; // closed meanwhile
+      entry.paused = false;
+      core.interest.change(entry.socket, entry.token, 0, Interest.READABLE);
+    },
+    entry.backoffMs,
+    0,
+  );
+}

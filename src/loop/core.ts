@@ -1,0 +1,123 @@
+/**
+ * The state one EventLoop is made of, shared by its parts (accept, sources,
+ * drivers) and seen by connections as their {@link LoopContext}.
+ *
+ * @packageDocumentation
+ */
+import { Connection, type ConnectionHandler } from '../connection';
+import { Events } from '../events';
+import type { StreamSocket } from '../net/stream';
+import { Poll } from '../poll';
+import { Waker } from '../waker';
+import type { ListenerEntry } from './accept';
+import type { LoopContext } from './context';
+import { InterestControl } from './control';
+import { loopStateError } from './errors';
+import { Registry, WAKER_TOKEN } from './registry';
+import type { SourceEntry } from './sources';
+import { LoopTimers } from './timers';
+import type { EventLoopOptions, LoopState } from './types';
+
+/** What the registry holds. @internal */
+export type Entry = Connection | ListenerEntry | SourceEntry;
+
+/**
+ * One loop's Poll, registry, timers and waker, its state, and the few
+ * operations every part of it needs.
+ *
+ * @internal
+ */
+export class LoopCore implements LoopContext {
+  readonly poll: Poll;
+  readonly events: Events;
+  readonly registry = new Registry<Entry>();
+  readonly interest: InterestControl;
+  readonly timers: LoopTimers;
+  readonly waker: Waker;
+  /** Shared with other threads: [0] = 1 asks the loop to stop. */
+  readonly control = new Int32Array(new SharedArrayBuffer(4));
+  readonly wakeHooks = new Set<() => void>();
+  readonly readBuffer: Buffer = Buffer.allocUnsafe(64 * 1024);
+  state: LoopState = 'idle';
+  batchTime = 0;
+  connections = 0;
+  private readonly onHandlerError?: (error: unknown, conn?: Connection) => void;
+
+  constructor(options: EventLoopOptions) {
+    this.events = new Events(options.eventsCapacity ?? 1024);
+    this.onHandlerError = options.onHandlerError;
+    this.timers = new LoopTimers((err) => this.reportHandlerError(err));
+    this.poll = new Poll();
+    try {
+      this.waker = new Waker(this.poll, WAKER_TOKEN);
+      this.interest = new InterestControl(this.poll);
+    } catch (err) {
+      this.poll.close();
+      throw err;
+    }
+  }
+
+  /** Throws ERR_LOOP_CLOSED once the loop is closed. */
+  checkOpen(operation: string): void {
+    if (this.state === 'closed') throw loopStateError(operation, 'closed');
+  }
+
+  /** Throws the state's error unless the loop is idle. */
+  checkIdle(operation: string): void {
+    if (this.state !== 'idle') throw loopStateError(operation, this.state);
+  }
+
+  /**
+   * Registers a new connection. With a listener, the caller sets the
+   * handler and opens it; without one it is opened here, and nothing is
+   * left behind if the stream cannot be registered.
+   */
+  addConnection(stream: StreamSocket, handler: ConnectionHandler, listener: ListenerEntry | null): Connection {
+    const conn = new Connection(this.registry.nextToken(), stream, handler, this, listener);
+    this.registry.insert(conn);
+    this.connections++;
+    if (listener !== null) {
+      listener.open++;
+      return conn;
+    }
+    try {
+      conn.open();
+    } catch (err) {
+      this.registry.remove(conn);
+      this.connections--;
+      throw err;
+    }
+    return conn;
+  }
+
+  release(conn: Connection): void {
+    if (!this.registry.holds(conn)) return;
+    this.registry.remove(conn);
+    this.connections--;
+    if (conn.origin !== null) conn.origin.open--;
+  }
+
+  /** Runs the wake hooks (the waker fired). */
+  runWakeHooks(): void {
+    for (const hook of this.wakeHooks) {
+      try {
+        hook();
+      } catch (err) {
+        this.reportHandlerError(err);
+      }
+    }
+  }
+
+  reportHandlerError(err: unknown, conn?: Connection): void {
+    if (this.onHandlerError !== undefined) {
+      this.onHandlerError(err, conn);
+    } else if (this.state === 'attached') {
+      process.nextTick(() => {
+        throw err;
+      });
+    } else {
+      const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
+      process.stderr.write(`edgeloop: handler error${conn ? ` on connection ${conn.id}` : ''}: ${text}\n`);
+    }
+  }
+}
