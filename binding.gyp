@@ -14,6 +14,7 @@
       "sources": [
         "native/addon.cc",
         "native/poll.cc",
+        "native/pump.cc",
         "native/sys.cc",
         "native/errno_names.cc",
         "native/passwd.cc"

@@ -7,6 +7,7 @@
 #include "diag.h"
 #include "errno_names.h"
 #include "poll.h"
+#include "pump.h"
 #include "selector.h"
 #include "sys.h"
 
@@ -28,7 +29,10 @@ Napi::Value UvBackendFd(const Napi::CallbackInfo& info) {
 }  // namespace
 
 Addon::Addon(Napi::Env env, Napi::Object exports) {
-  exports.Set("Poll", Poll::Define(env));
+  Napi::Function poll = Poll::Define(env);
+  poll_class = Napi::Persistent(poll);
+  exports.Set("Poll", poll);
+  exports.Set("Pump", Pump::Define(env));
   ExportSys(env, exports);
   ExportErrno(env, exports);
   ExportDiag(env, exports);

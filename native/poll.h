@@ -15,6 +15,9 @@ class Poll : public Napi::ObjectWrap<Poll> {
   explicit Poll(const Napi::CallbackInfo& info);
   ~Poll() override;
 
+  // The selector, for the Pump that drives this Poll's connections.
+  Selector* selector() { return &selector_; }
+
  private:
   Napi::Value Register(const Napi::CallbackInfo& info);
   Napi::Value Reregister(const Napi::CallbackInfo& info);

@@ -1,0 +1,86 @@
+// Pump: one native call per loop turn for the EventLoop's connections.
+//
+// The loop records each connection once (token -> fd, interest). A turn is
+// then a single call: send the writes the handlers corked since the last
+// turn, wait on the selector, read every readable connection into the read
+// arena, and describe what happened as records in a shared Uint32Array.
+// All four arrays (read arena, write arena, write list, records) are typed
+// arrays the JS side allocated once; nothing is allocated per turn.
+#ifndef EDGELOOP_PUMP_H_
+#define EDGELOOP_PUMP_H_
+
+#include <napi.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "selector.h"
+
+namespace edgeloop {
+
+// Record layout: kRecordWords words per record.
+//   [0] token  [1] flags (readiness bits | kRec* bits)  [2] offset
+//   [3] length [4] errno (positive) when kRecError is set
+constexpr uint32_t kRecordWords = 5;
+// Write list layout: kWriteWords words per corked write.
+//   [0] token  [1] arena (0: write arena, 1: read arena)  [2] offset  [3] length
+constexpr uint32_t kWriteWords = 4;
+
+enum RecordBits : uint32_t {
+  kRecData = 1u << 8,     // [2],[3] hold bytes read into the read arena
+  kRecEof = 1u << 9,      // the peer finished sending (read returned 0)
+  kRecError = 1u << 10,   // a read or write failed: errno in [4]
+  kRecShort = 1u << 11,   // write record: [2] = write index, [3] = bytes sent
+  kRecRaw = 1u << 12,     // not a pumped connection: readiness only
+  kRecSkipped = 1u << 13, // readable, but the arena was full: next turn
+};
+
+class Pump : public Napi::ObjectWrap<Pump> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit Pump(const Napi::CallbackInfo& info);
+
+ private:
+  struct Conn {
+    int fd = -1;
+    uint32_t token = 0;
+    uint32_t interest = 0;  // registered with the selector; 0: not at all
+    bool auto_read = false; // the pump reads it (an onData handler)
+    bool blocked = false;   // a write of this turn fell short: queue the rest
+  };
+  struct Arrays {
+    uint8_t* read_arena;
+    size_t read_size;
+    uint8_t* write_arena;
+    size_t write_size;
+    uint32_t* writes;
+    size_t writes_len;
+    uint32_t* records;
+    size_t records_len;
+  };
+
+  Napi::Value Add(const Napi::CallbackInfo& info);
+  Napi::Value Modify(const Napi::CallbackInfo& info);
+  Napi::Value Remove(const Napi::CallbackInfo& info);
+  Napi::Value Turn(const Napi::CallbackInfo& info);
+  Napi::Value Flush(const Napi::CallbackInfo& info);
+
+  bool Load(Napi::Env env, Arrays* a);
+  bool CheckWrites(Napi::Env env, const Arrays& a, uint32_t count);
+  Conn* Find(uint32_t token);
+  uint32_t SendCorked(const Arrays& a, uint32_t count, uint32_t out);
+  uint32_t ReadReady(const Arrays& a, int events, uint32_t out);
+  int SetInterest(Conn* c, uint32_t interest);
+
+  Selector* selector_;
+  Napi::ObjectReference poll_ref_;
+  Napi::ObjectReference arrays_ref_[4];
+  uint32_t key_mask_;
+  uint32_t read_budget_;
+  std::vector<Conn> conns_;
+  std::vector<ReadyEvent> ready_;
+};
+
+}  // namespace edgeloop
+
+#endif  // EDGELOOP_PUMP_H_
