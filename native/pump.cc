@@ -40,6 +40,13 @@ ssize_t ReadRetry(int fd, uint8_t* p, size_t n) {
   return r;
 }
 
+bool ThrowPollClosed(Napi::Env env) {
+  Napi::Error err = Napi::TypeError::New(env, "poll is closed");
+  err.Set("code", Napi::String::New(env, "ERR_POLL_CLOSED"));
+  err.ThrowAsJavaScriptException();
+  return false;
+}
+
 void PutRecord(uint32_t* rec, uint32_t token, uint32_t flags, uint32_t a,
                uint32_t b, uint32_t err) {
   rec[0] = token;
@@ -233,8 +240,7 @@ uint32_t Pump::SendCorked(const Arrays& a, uint32_t count, uint32_t out) {
 // One record per ready event; pumped connections that asked for it are read
 // until would-block, EOF, their budget or a short read (level-triggered: what
 // is left is reported again next turn).
-uint32_t Pump::ReadReady(const Arrays& a, int events, uint32_t out) {
-  size_t cursor = 0;
+uint32_t Pump::ReadReady(const Arrays& a, int events, uint32_t out, size_t cursor) {
   for (int e = 0; e < events; e++) {
     const ReadyEvent& ev = ready_[e];
     uint32_t* rec = a.records + (out++) * kRecordWords;
@@ -282,10 +288,12 @@ uint32_t Pump::ReadReady(const Arrays& a, int events, uint32_t out) {
 }
 
 // Checks the write list before anything is sent: a bad entry sends nothing.
-bool Pump::CheckWrites(Napi::Env env, const Arrays& a, uint32_t count) {
-  const size_t max_records = a.records_len / kRecordWords;
+// `records_needed`: records the call may write from its first one.
+bool Pump::CheckWrites(Napi::Env env, const Arrays& a, uint32_t count,
+                       size_t records_needed) {
+  if (selector_->fd() < 0) return ThrowPollClosed(env);
   if (static_cast<size_t>(count) * kWriteWords > a.writes_len ||
-      count + ready_.size() > max_records) {
+      records_needed > a.records_len / kRecordWords) {
     return ThrowRange(env, "writeCount is past the write list's end");
   }
   for (uint32_t i = 0; i < count; i++) {
@@ -306,26 +314,41 @@ Napi::Value Pump::Turn(const Napi::CallbackInfo& info) {
   Arrays a;
   if (!ArgInt(info, 0, -1, INT32_MAX, &timeout, "timeoutMs out of range") ||
       !ArgU32(info, 1, &count, "writeCount out of range") || !Load(env, &a) ||
-      !CheckWrites(env, a, count)) {
+      !CheckWrites(env, a, count, static_cast<size_t>(count) + ready_.size())) {
     return env.Undefined();
   }
   uint32_t out = SendCorked(a, count, 0);
   int n = selector_->Select(ready_.data(), static_cast<int>(ready_.size()),
                             static_cast<int>(timeout));
   if (n < 0) return Napi::Number::New(env, n);
-  return Napi::Number::New(env, ReadReady(a, n, out));
+  return Napi::Number::New(env, ReadReady(a, n, out, UnsentReadEnd(a, out)));
 }
 
-// flush(writeCount) -> records: the corked writes only, no wait.
+// Where this turn's reads may begin: past every read-arena byte a short
+// write still has to send, which JS copies into a queue after the call.
+size_t Pump::UnsentReadEnd(const Arrays& a, uint32_t shorts) const {
+  size_t end = 0;
+  for (uint32_t k = 0; k < shorts; k++) {
+    const uint32_t* rec = a.records + k * kRecordWords;
+    const uint32_t* w = a.writes + rec[2] * kWriteWords;
+    if (w[1] == 1 && static_cast<size_t>(w[2]) + w[3] > end) end = w[2] + w[3];
+  }
+  return end;
+}
+
+// flush(writeCount, recordStart) -> end of records: the corked writes
+// only, no wait; records from recordStart, so a turn's records being
+// walked below it stay intact.
 Napi::Value Pump::Flush(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  uint32_t count;
+  uint32_t count, start;
   Arrays a;
-  if (!ArgU32(info, 0, &count, "writeCount out of range") || !Load(env, &a) ||
-      !CheckWrites(env, a, count)) {
+  if (!ArgU32(info, 0, &count, "writeCount out of range") ||
+      !ArgU32(info, 1, &start, "recordStart out of range") || !Load(env, &a) ||
+      !CheckWrites(env, a, count, static_cast<size_t>(start) + count)) {
     return env.Undefined();
   }
-  return Napi::Number::New(env, SendCorked(a, count, 0));
+  return Napi::Number::New(env, SendCorked(a, count, start));
 }
 
 }  // namespace edgeloop

@@ -66,10 +66,11 @@ class Pump : public Napi::ObjectWrap<Pump> {
   Napi::Value Flush(const Napi::CallbackInfo& info);
 
   bool Load(Napi::Env env, Arrays* a);
-  bool CheckWrites(Napi::Env env, const Arrays& a, uint32_t count);
+  bool CheckWrites(Napi::Env env, const Arrays& a, uint32_t count, size_t records_needed);
+  size_t UnsentReadEnd(const Arrays& a, uint32_t shorts) const;
   Conn* Find(uint32_t token);
   uint32_t SendCorked(const Arrays& a, uint32_t count, uint32_t out);
-  uint32_t ReadReady(const Arrays& a, int events, uint32_t out);
+  uint32_t ReadReady(const Arrays& a, int events, uint32_t out, size_t cursor);
   int SetInterest(Conn* c, uint32_t interest);
 
   Selector* selector_;

@@ -8,6 +8,7 @@
 import { SysError, WOULD_BLOCK, closedError, codedError, type WouldBlock } from './errors';
 import { Interest, Ready } from './interest';
 import type { LoopContext } from './loop/context';
+import { READINESS_MASK, REC_DATA, REC_EOF, REC_ERROR, REC_READ } from './loop/pump';
 import { WriteQueue } from './loop/write-queue';
 import type { InetAddress, UnixAddress } from './net/address';
 import type { StreamSocket } from './net/stream';
@@ -21,7 +22,22 @@ import type { StreamSocket } from './net/stream';
  * reports the error (see `EventLoopOptions.onHandlerError`).
  */
 export interface ConnectionHandler {
-  /** Data (or EOF: `read` returns 0) can be read. */
+  /**
+   * Bytes arrived: `data[offset .. offset+length)`. The loop read them, with
+   * every other ready connection's, in the one native call of its turn.
+   * `data` is the loop's read arena: the bytes are valid only until this
+   * call returns (copy what you keep; writing them back with `conn.write`
+   * is fine and copies nothing). A handler with `onData` gets no
+   * `onReadable` calls.
+   */
+  onData?(conn: Connection, data: Buffer, offset: number, length: number): void;
+  /**
+   * The peer finished sending (with `onData` only). Without this method the
+   * loop calls `conn.end()`: what is queued is sent, then the connection
+   * closes.
+   */
+  onEnd?(conn: Connection): void;
+  /** Data (or EOF: `read` returns 0) can be read. Not called when `onData` is set. */
   onReadable?(conn: Connection): void;
   /** The socket can take bytes, and the handler asked with `wantWritable`. */
   onWritable?(conn: Connection): void;
@@ -67,8 +83,6 @@ export class Connection {
   readonly origin: { open: number } | null;
   /** The socket. Prefer the connection's methods; they keep the loop informed. */
   readonly stream: StreamSocket;
-  /** The handler the loop calls. */
-  handler: ConnectionHandler;
   /** Queued bytes above which `write` reports backpressure. */
   highWaterMark = DEFAULT_HIGH_WATER_MARK;
   /** Free for the application (the servers keep per-connection state here). */
@@ -79,10 +93,22 @@ export class Connection {
    */
   busy = 0;
 
+  /** @internal Bytes corked in this turn's write list (the pump resets it). */
+  corkedBytes = 0;
+  /** @internal errno of a corked write that failed, until the pump fails it. */
+  writeErrno = 0;
+
   private readonly loop: LoopContext;
   private readonly queue = new WriteQueue();
+  private current: ConnectionHandler;
+  /** In the loop's pump table (from open() to close()). */
+  private opened = false;
   /** Interest currently registered with the kernel, 0 when none. */
   private armed = 0;
+  /** The pump reads this connection itself (its handler has onData). */
+  private autoRead = false;
+  /** The peer's EOF reached onData's handler: nothing more to read. */
+  private peerEnded = false;
   private reading = true;
   private writableWanted = false;
   private closed = false;
@@ -101,13 +127,23 @@ export class Connection {
     this.token = id;
     this.origin = origin;
     this.stream = stream;
-    this.handler = handler;
+    this.current = handler;
     this.loop = loop;
   }
 
-  /** Bytes waiting in the outgoing queue. */
+  /** The handler the loop calls. Replacing it takes effect from the next turn. */
+  get handler(): ConnectionHandler {
+    return this.current;
+  }
+
+  set handler(handler: ConnectionHandler) {
+    this.current = handler;
+    this.updateInterest();
+  }
+
+  /** Bytes written and not yet taken by the kernel (queued or corked). */
   get queuedBytes(): number {
-    return this.queue.size;
+    return this.queue.size + this.corkedBytes;
   }
 
   /** True once closed. */
@@ -134,14 +170,33 @@ export class Connection {
    * Writes `data[offset .. offset+length)`, queueing (by copy) what the socket
    * does not take now. The caller may reuse `data` as soon as this returns.
    *
-   * @returns false when the queue is above the high-water mark
+   * Inside the loop's turn (handlers, timers) writes are corked: gathered
+   * and sent by the loop's next native call, after the handlers of the
+   * turn, at most `highWaterMark` bytes per connection at a time. Outside a
+   * turn, and for larger writes, the socket is written at once. Either way
+   * the bytes go out in the order written.
+   *
+   * @returns false when more than `highWaterMark` bytes wait (then `onDrain` follows)
    */
   write(data: Uint8Array, offset = 0, length = data.length - offset): boolean {
     if (this.closed) throw closedError('connection');
     if (this.ending) throw codedError(TypeError, 'ERR_STREAM_WRITE_AFTER_END', 'connection is ending: write after end()');
+    if (length <= 0) return this.queuedBytes <= this.highWaterMark;
+    const pump = this.loop.pump;
+    if (this.queue.size === 0 && pump.corking) {
+      if (this.corkedBytes + length <= this.highWaterMark) {
+        if (pump.cork(this, data, offset, length)) {
+          this.corkedBytes += length;
+          return true;
+        }
+      } else if (this.corkedBytes > 0) {
+        pump.flush(); // what this connection corked goes first
+        if (this.closed) return false; // that write failed: onClose ran
+      }
+    }
     let written = 0;
     const wasEmpty = this.queue.size === 0;
-    if (wasEmpty && length > 0) {
+    if (wasEmpty) {
       const n = this.stream.write(data, offset, length);
       written = n === WOULD_BLOCK ? 0 : n;
     }
@@ -184,6 +239,10 @@ export class Connection {
     if (this.closed || this.ending) return;
     this.ending = true;
     this.reading = false;
+    if (this.corkedBytes > 0) {
+      this.loop.pump.flush(); // the shutdown must follow the corked bytes
+      if (this.closed) return;
+    }
     if (this.queue.size === 0) this.halfClose();
     else this.updateInterest();
   }
@@ -198,7 +257,10 @@ export class Connection {
     this.queue.clear();
     if (this.idleTimer !== 0) this.loop.timers.cancel(this.idleTimer);
     this.loop.release(this);
-    this.stream.close(); // deregisters first
+    // Out of the pump's table (and the kernel's interest list) before the
+    // fd closes: a corked write still listed for this token is skipped.
+    if (this.opened) this.loop.pump.remove(this);
+    this.stream.close();
     const onClose = this.handler.onClose;
     if (onClose === undefined) return;
     try {
@@ -223,7 +285,12 @@ export class Connection {
    * Throws (and leaves nothing registered) for a closed or foreign stream.
    */
   open(): void {
-    this.updateInterest();
+    const wanted = this.wantedInterest();
+    const autoRead = this.wantsAutoRead();
+    this.loop.pump.add(this, wanted, autoRead);
+    this.opened = true;
+    this.armed = wanted;
+    this.autoRead = autoRead;
   }
 
   /**
@@ -254,24 +321,48 @@ export class Connection {
     this.lastActive = this.loop.batchTime;
     if (this.lingering) return this.drainLingering();
     try {
-      if ((readiness & WRITE_EVENTS) !== 0) {
-        if (this.queue.size > 0 && this.queue.flush(this.stream)) {
-          if (this.ending) return this.halfClose();
-          this.updateInterest();
-          handler.onDrain?.(this);
-        }
-        if (this.writableWanted && !this.closed && handler.onWritable !== undefined) handler.onWritable(this);
-      }
+      if ((readiness & WRITE_EVENTS) !== 0 && !this.writeReady(handler)) return;
       if ((readiness & READ_EVENTS) !== 0 && this.reading && !this.closed && handler.onReadable !== undefined) {
         handler.onReadable(this);
       }
-      if ((readiness & Ready.ERROR) !== 0 && !this.closed) {
-        const err = this.stream.takeError();
-        if (err !== null) this.fail(err);
-      }
+      if ((readiness & Ready.ERROR) !== 0 && !this.closed) this.takeSocketError();
     } catch (err) {
       this.fail(err);
     }
+  }
+
+  /**
+   * @internal The turn's record for a connection the pump read: readiness
+   * in the low byte, and bytes in `data[offset .. offset+length)`, EOF or a
+   * read error (`errno`).
+   */
+  onRecord(flags: number, data: Buffer, offset: number, length: number, errno: number): void {
+    if ((flags & REC_READ) === 0) return this.onEvent(flags & READINESS_MASK);
+    const handler = this.current;
+    this.lastActive = this.loop.batchTime;
+    try {
+      if ((flags & WRITE_EVENTS) !== 0 && !this.writeReady(handler)) return;
+      // Read already: delivered even if reading was paused since.
+      if ((flags & REC_DATA) !== 0 && !this.closed) handler.onData?.(this, data, offset, length);
+      if ((flags & REC_EOF) !== 0 && !this.closed) this.peerEnd(handler);
+      if ((flags & REC_ERROR) !== 0 && !this.closed) this.fail(new SysError(-errno, 'read'));
+      else if ((flags & Ready.ERROR) !== 0 && !this.closed) this.takeSocketError();
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /** @internal The pump could not send `data[offset .. offset+length)` yet: queued, in order. */
+  queueUnsent(data: Uint8Array, offset: number, length: number): void {
+    this.queue.push(data, offset, length);
+    this.armed |= Interest.WRITABLE; // the pump armed it with the short write
+  }
+
+  /** @internal A corked write failed (`writeErrno`): closes with that error. */
+  failWrite(): void {
+    const errno = this.writeErrno;
+    this.writeErrno = 0;
+    this.fail(new SysError(-errno, 'write'));
   }
 
   /**
@@ -294,15 +385,67 @@ export class Connection {
     this.loop.reportHandlerError(err, this);
   }
 
+  /**
+   * The socket can take bytes: flushes the queue (onDrain once it empties,
+   * or the half-close after end()) and calls onWritable if asked for.
+   *
+   * @returns false when the connection half-closed instead
+   */
+  private writeReady(handler: ConnectionHandler): boolean {
+    if (this.queue.size > 0 && this.queue.flush(this.stream)) {
+      if (this.ending) {
+        this.halfClose();
+        return false;
+      }
+      this.updateInterest();
+      handler.onDrain?.(this);
+    }
+    if (this.writableWanted && !this.closed && handler.onWritable !== undefined) handler.onWritable(this);
+    return true;
+  }
+
+  /** The peer's EOF on the onData path: onEnd, or end() by default; no more reading. */
+  private peerEnd(handler: ConnectionHandler): void {
+    this.peerEnded = true;
+    if (handler.onEnd !== undefined) handler.onEnd(this);
+    else this.end();
+    this.updateInterest();
+  }
+
+  /**
+   * A pending socket error closes the connection with it. Corked bytes are
+   * sent first, as they would have been without corking: a write the error
+   * breaks (EPIPE) then names it.
+   */
+  private takeSocketError(): void {
+    if (this.corkedBytes > 0) {
+      this.loop.pump.flush();
+      if (this.closed) return;
+    }
+    const err = this.stream.takeError();
+    if (err !== null) this.fail(err);
+  }
+
+  private wantedInterest(): number {
+    const handler = this.current;
+    const reads = this.lingering || (this.reading && !this.peerEnded && (handler.onData !== undefined || handler.onReadable !== undefined));
+    return (reads ? Interest.READABLE : 0) | (this.queue.size > 0 || this.writableWanted ? Interest.WRITABLE : 0);
+  }
+
+  /** After end() the connection drains its input itself (drainLingering). */
+  private wantsAutoRead(): boolean {
+    return this.current.onData !== undefined && !this.lingering;
+  }
+
   /** Registers exactly the interest the connection's state needs now. */
   private updateInterest(): void {
-    if (this.closed) return;
-    const wanted =
-      ((this.reading && this.handler.onReadable !== undefined) || this.lingering ? Interest.READABLE : 0) |
-      (this.queue.size > 0 || this.writableWanted ? Interest.WRITABLE : 0);
-    if (wanted === this.armed) return;
-    this.loop.interest.change(this.stream, this.token, this.armed, wanted);
+    if (this.closed || !this.opened) return;
+    const wanted = this.wantedInterest();
+    const autoRead = this.wantsAutoRead();
+    if (wanted === this.armed && autoRead === this.autoRead) return;
+    this.loop.pump.modify(this, wanted, autoRead);
     this.armed = wanted;
+    this.autoRead = autoRead;
   }
 
   /** The queue is empty after end(): shut down writing, drain, close. */
@@ -313,6 +456,7 @@ export class Connection {
     } catch {
       return this.close(); // already reset: nothing to wait for
     }
+    if (this.peerEnded) return this.close(); // the peer's EOF came already
     this.lingering = true;
     this.updateInterest();
     this.loop.timers.add(() => this.close(), LINGER_MS, 0);

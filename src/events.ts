@@ -41,12 +41,7 @@ export class Events {
    *   wait for later polls.
    */
   constructor(capacity: number) {
-    if (typeof capacity !== 'number' || !Number.isInteger(capacity)) {
-      throw new TypeError('capacity must be an integer');
-    }
-    if (capacity < 1 || capacity > MAX_EVENTS_CAPACITY) {
-      throw new RangeError(`capacity must be in 1..${MAX_EVENTS_CAPACITY}, got ${capacity}`);
-    }
+    checkEventsCapacity(capacity);
     this.storage = new Uint32Array(capacity * 2);
   }
 
@@ -93,5 +88,19 @@ export class Events {
   /** Priority data is available (Linux only). */
   isPriority(i: number): boolean {
     return (this.storage[i * 2 + 1] & Ready.PRIORITY) !== 0;
+  }
+}
+
+/**
+ * Throws unless `capacity` is a valid count of events per poll.
+ *
+ * @internal
+ */
+export function checkEventsCapacity(capacity: number): void {
+  if (typeof capacity !== 'number' || !Number.isInteger(capacity)) {
+    throw new TypeError('capacity must be an integer');
+  }
+  if (capacity < 1 || capacity > MAX_EVENTS_CAPACITY) {
+    throw new RangeError(`capacity must be in 1..${MAX_EVENTS_CAPACITY}, got ${capacity}`);
   }
 }

@@ -26,6 +26,18 @@ export interface NativePoll {
   unref(): void;
 }
 
+/**
+ * The native Pump (native/pump.cc): the EventLoop's connection table and its
+ * one call per turn. Results are record counts or -errno.
+ */
+export interface NativePump {
+  add(token: number, fd: number, interest: number, autoRead: boolean): number;
+  modify(token: number, interest: number, autoRead: boolean): number;
+  remove(token: number): number;
+  turn(timeoutMs: number, writeCount: number): number;
+  flush(writeCount: number, recordStart: number): number;
+}
+
 /** The constants native/sys.cc exports, read from the platform's headers. */
 export interface NativeConstants {
   SLOT_SIZE: number;
@@ -68,6 +80,16 @@ export type NativeAddress =
 /** The addon's exports. */
 export interface Native {
   Poll: new () => NativePoll;
+  Pump: new (
+    poll: NativePoll,
+    readArena: Uint8Array,
+    writeArena: Uint8Array,
+    writes: Uint32Array,
+    records: Uint32Array,
+    keyBits: number,
+    readBudget: number,
+    eventsCapacity: number,
+  ) => NativePump;
   backend: 'epoll' | 'kqueue';
   constants: NativeConstants;
   socket(domain: number, type: number, protocol: number): number;

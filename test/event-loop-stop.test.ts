@@ -84,17 +84,12 @@ describe('EventLoop stop', () => {
     // ever: nothing is registered and no timer is pending), 2 once the
     // worker has called stopRemote.
     const flag = new Int32Array(new SharedArrayBuffer(4));
-    const timeouts: Array<number | undefined> = [];
-    const poll = loop.poll;
-    const original = poll.poll.bind(poll);
-    poll.poll = (events, timeoutMs) => {
-      timeouts.push(timeoutMs);
-      if (timeoutMs === -1 || timeoutMs === undefined) {
+    const timeouts = spyPolls(loop, (timeoutMs) => {
+      if (timeoutMs === -1) {
         Atomics.store(flag, 0, 1);
         Atomics.notify(flag, 0);
       }
-      return original(events, timeoutMs);
-    };
+    });
     const { errors } = startWorker(
       `
       const { workerData } = require('node:worker_threads');

@@ -172,16 +172,18 @@ export function runBounded(loop: EventLoop, ms = 5000): boolean {
 }
 
 /**
- * Records the timeout of every poll the loop makes (wraps this loop's
- * Poll instance; the library is untouched).
+ * Records the timeout of every wait the loop makes: wraps the turn of this
+ * loop's pump (its one native call per turn); the library is untouched.
+ * `onPoll` runs before each wait with its timeout.
  */
-export function spyPolls(loop: EventLoop): Array<number | undefined> {
-  const timeouts: Array<number | undefined> = [];
-  const poll = loop.poll;
-  const original = poll.poll.bind(poll);
-  poll.poll = (events, timeoutMs) => {
+export function spyPolls(loop: EventLoop, onPoll?: (timeoutMs: number) => void): number[] {
+  const timeouts: number[] = [];
+  const pump = (loop as unknown as { core: { pump: { turn(timeoutMs: number): number } } }).core.pump;
+  const original = pump.turn.bind(pump);
+  pump.turn = (timeoutMs) => {
     timeouts.push(timeoutMs);
-    return original(events, timeoutMs);
+    onPoll?.(timeoutMs);
+    return original(timeoutMs);
   };
   return timeouts;
 }

@@ -4,13 +4,13 @@
  * @packageDocumentation
  */
 import type { Connection } from '../connection';
-import type { InterestControl } from './control';
+import type { LoopPump } from './pump';
 import type { LoopTimers } from './timers';
 
 /**
  * The loop as a connection sees it. A connection runs its own life (reads,
  * queue, half-close, close) and needs the loop only for these: arming
- * interest, timers, a scratch buffer, leaving the registry, and reporting
+ * interest and corking writes through the pump, timers, a scratch buffer, leaving the registry, and reporting
  * a handler's bug.
  *
  * @internal
@@ -20,8 +20,8 @@ export interface LoopContext {
   readonly readBuffer: Buffer;
   /** The clock read once after each poll: activity stamps for idle timeouts. */
   readonly batchTime: number;
-  /** The loop's own register/reregister/deregister path. */
-  readonly interest: InterestControl;
+  /** The loop's pump: the connection's registration, corked writes. */
+  readonly pump: LoopPump;
   /** The loop's timers. */
   readonly timers: LoopTimers;
   /** Takes a closing connection out of the registry and the counts. */

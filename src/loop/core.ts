@@ -5,13 +5,14 @@
  * @packageDocumentation
  */
 import { Connection, type ConnectionHandler } from '../connection';
-import { Events } from '../events';
+import { checkEventsCapacity } from '../events';
 import type { StreamSocket } from '../net/stream';
 import { Poll } from '../poll';
 import { Waker } from '../waker';
 import type { ListenerEntry } from './accept';
 import type { LoopContext } from './context';
 import { InterestControl } from './control';
+import { DEFAULT_PUMP_SIZES, LoopPump } from './pump';
 import { loopStateError } from './errors';
 import { Registry, WAKER_TOKEN } from './registry';
 import type { SourceEntry } from './sources';
@@ -29,9 +30,9 @@ export type Entry = Connection | ListenerEntry | SourceEntry;
  */
 export class LoopCore implements LoopContext {
   readonly poll: Poll;
-  readonly events: Events;
   readonly registry = new Registry<Entry>();
   readonly interest: InterestControl;
+  readonly pump: LoopPump;
   readonly timers: LoopTimers;
   readonly waker: Waker;
   /** Shared with other threads: [0] = 1 asks the loop to stop. */
@@ -44,13 +45,15 @@ export class LoopCore implements LoopContext {
   private readonly onHandlerError?: (error: unknown, conn?: Connection) => void;
 
   constructor(options: EventLoopOptions) {
-    this.events = new Events(options.eventsCapacity ?? 1024);
+    const eventsCapacity = options.eventsCapacity ?? DEFAULT_PUMP_SIZES.events;
+    checkEventsCapacity(eventsCapacity);
     this.onHandlerError = options.onHandlerError;
     this.timers = new LoopTimers((err) => this.reportHandlerError(err));
     this.poll = new Poll();
     try {
       this.waker = new Waker(this.poll, WAKER_TOKEN);
       this.interest = new InterestControl(this.poll);
+      this.pump = new LoopPump(this.poll, { ...DEFAULT_PUMP_SIZES, events: eventsCapacity });
     } catch (err) {
       this.poll.close();
       throw err;

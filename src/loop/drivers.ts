@@ -11,6 +11,7 @@ import { Interest, PollOpt } from '../interest';
 import { native } from '../native';
 import { KIND_LISTENER, acceptAll } from './accept';
 import type { LoopCore } from './core';
+import { READINESS_MASK, RECORD_WORDS } from './pump';
 import { NODE_LOOP_TOKEN, WAKER_TOKEN } from './registry';
 import { sourceEvent } from './sources';
 
@@ -18,8 +19,9 @@ import { sourceEvent } from './sources';
 const ATTACH_BATCHES = 64;
 
 /**
- * Drives one loop's Poll: waits, stamps the batch clock, hands each event
- * to its registration, runs due timers.
+ * Drives one loop's pump: one native call per turn (send the corked
+ * writes, wait, read), then the batch clock, each record to its
+ * registration, and due timers, with writes corked until the next call.
  *
  * @internal
  */
@@ -43,6 +45,7 @@ export class Drivers {
     try {
       while (Atomics.load(core.control, 0) === 0) this.once(core.timers.timeout());
     } finally {
+      if (core.poll.isOpen) core.pump.flush();
       if (nodeLoopFd >= 0 && core.poll.isOpen) core.poll.deregister(nodeLoopFd);
       Atomics.store(core.control, 0, 0);
       if (core.state === 'running') core.state = 'idle';
@@ -55,7 +58,9 @@ export class Drivers {
     let timeout = timeoutMs;
     const untilTimer = this.core.timers.timeout();
     if (untilTimer >= 0 && (timeout < 0 || untilTimer < timeout)) timeout = untilTimer;
-    return this.once(timeout);
+    const n = this.once(timeout);
+    if (this.core.poll.isOpen) this.core.pump.flush();
+    return n;
   }
 
   /** Starts watching the Poll's fd from Node's own loop. */
@@ -88,35 +93,56 @@ export class Drivers {
     core.timers.setReferenced(on);
   }
 
+  /** One native turn, its records and due timers; the writes they make stay corked. */
   private once(timeout: number): number {
     const core = this.core;
-    const n = core.poll.poll(core.events, timeout);
+    const end = core.pump.turn(timeout);
     core.batchTime = core.timers.now();
-    this.dispatch(n);
-    core.timers.runDue();
-    return n;
+    core.pump.corking = true;
+    try {
+      this.dispatch(core.pump.eventStart, end);
+      core.timers.runDue();
+    } finally {
+      core.pump.corking = false;
+    }
+    return end - core.pump.eventStart;
   }
 
   private drainAttached(): void {
     const core = this.core;
     if (core.state !== 'attached') return;
+    const pump = core.pump;
     for (let batch = 0; batch < ATTACH_BATCHES && core.state === 'attached'; batch++) {
-      const n = core.poll.poll(core.events, 0);
+      const end = pump.turn(0);
       core.batchTime = core.timers.now();
-      this.dispatch(n);
-      if (n < core.events.capacity) break;
+      pump.corking = true;
+      try {
+        this.dispatch(pump.eventStart, end);
+      } finally {
+        pump.corking = false;
+      }
+      if (end - pump.eventStart < pump.eventsCapacity) break;
     }
-    core.timers.runDue();
+    if (!core.poll.isOpen) return; // a handler closed the loop
+    pump.corking = true;
+    try {
+      core.timers.runDue();
+    } finally {
+      pump.corking = false;
+    }
+    pump.flush();
     core.timers.armNodeTimer();
   }
 
-  /** Hands each of the batch's events to its live registration. */
-  private dispatch(n: number): void {
+  /** Hands each of the turn's event records to its live registration. */
+  private dispatch(start: number, end: number): void {
     const core = this.core;
-    const storage = core.events.storage;
-    for (let i = 0; i < n; i++) {
-      const token = storage[i * 2];
-      const readiness = storage[i * 2 + 1];
+    const records = core.pump.records;
+    const arena = core.pump.readArena;
+    for (let i = start; i < end; i++) {
+      const r = i * RECORD_WORDS;
+      const token = records[r];
+      const flags = records[r + 1];
       if (token === WAKER_TOKEN) {
         core.runWakeHooks();
         continue;
@@ -125,9 +151,9 @@ export class Drivers {
       // Stale (closed earlier in this batch, maybe reused since): dropped.
       const entry = core.registry.lookup(token);
       if (entry === undefined) continue;
-      if (entry.kind === KIND_CONNECTION) entry.onEvent(readiness);
+      if (entry.kind === KIND_CONNECTION) entry.onRecord(flags, arena, records[r + 2], records[r + 3], records[r + 4]);
       else if (entry.kind === KIND_LISTENER) acceptAll(core, entry);
-      else sourceEvent(core, entry, readiness);
+      else sourceEvent(core, entry, flags & READINESS_MASK);
     }
   }
 }

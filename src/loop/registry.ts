@@ -8,7 +8,7 @@
 import { Slab } from '../slab';
 
 /** Bits of a token that hold the slab key; the rest hold a generation. */
-const KEY_BITS = 20;
+export const KEY_BITS = 20;
 const KEY_MASK = (1 << KEY_BITS) - 1;
 const GEN_LIMIT = 1 << (32 - KEY_BITS);
 

@@ -1,0 +1,243 @@
+/**
+ * The loop's engine: one native call per turn sends the writes handlers
+ * corked, waits, and reads every ready connection into a shared arena.
+ *
+ * @packageDocumentation
+ */
+import type { Connection } from '../connection';
+import { SysError } from '../errors';
+import { native, type NativePump } from '../native';
+import { toTimeoutMs, type Poll } from '../poll';
+import { KEY_BITS } from './registry';
+
+/** Words per result record: token, flags, offset, length, errno. */
+export const RECORD_WORDS = 5;
+/** Words per corked write: token, arena (0 write, 1 read), offset, length. */
+const WRITE_WORDS = 4;
+
+/** Record flag: `[offset, offset+length)` of the read arena holds new bytes. */
+export const REC_DATA = 1 << 8;
+/** Record flag: the peer finished sending (a read returned 0). */
+export const REC_EOF = 1 << 9;
+/** Record flag: a read or write failed; the errno is the record's last word. */
+export const REC_ERROR = 1 << 10;
+/** Record flag: a corked write fell short (offset = write index, length = bytes sent). */
+const REC_SHORT = 1 << 11;
+/** The record's low byte: readiness bits, as in {@link Ready}. */
+export const READINESS_MASK = 0xff;
+/** Flags that mean the pump read the connection itself. */
+export const REC_READ = REC_DATA | REC_EOF | REC_ERROR;
+
+/** Sizes of one loop's pump. Fixed at construction; nothing grows per turn. */
+export interface PumpSizes {
+  /** Bytes every turn's reads share (the view onData sees). */
+  readArena: number;
+  /** Bytes of small writes copied per turn before a flush is forced. */
+  writeArena: number;
+  /** Corked writes per turn before a flush is forced. */
+  writes: number;
+  /** Most bytes read from one connection per turn (fairness). */
+  readBudget: number;
+  /** Events one wait returns at most. */
+  events: number;
+}
+
+/** Defaults: 1 MiB of reads and 256 KiB of small writes per turn. */
+export const DEFAULT_PUMP_SIZES: PumpSizes = {
+  readArena: 1 << 20,
+  writeArena: 256 << 10,
+  writes: 4096,
+  readBudget: 64 << 10,
+  events: 1024,
+};
+
+/**
+ * One loop's native pump and the arrays it shares with C++.
+ *
+ * A turn's record list starts with one record per corked write that fell
+ * short (settled here, before any handler runs: the unsent tail joins the
+ * connection's queue) and continues with one record per ready event, which
+ * the drivers walk from {@link eventStart}. While handlers run
+ * ({@link corking}), writes to a connection with an empty queue are corked:
+ * small ones copied into the write arena, views of the read arena (echo)
+ * referenced as they are, and all of them sent by the next native call.
+ *
+ * @internal
+ */
+export class LoopPump {
+  /** Where every turn's reads land; a record's bytes live until the next turn. */
+  readonly readArena: Buffer;
+  /** The records of the last turn. */
+  readonly records: Uint32Array;
+  /** Index of the first event record of the last turn. */
+  eventStart = 0;
+  /** True while a turn's handlers and timers run: writes are corked. */
+  corking = false;
+
+  private readonly writeArena: Buffer;
+  private readonly writes: Uint32Array;
+  private readonly writeConns: Array<Connection | null>;
+  private readonly maxWrites: number;
+  /** Events one wait returns at most. */
+  readonly eventsCapacity: number;
+  private readonly native: NativePump;
+  private writeCount = 0;
+  private writeCursor = 0;
+  /** Connections whose corked write failed in the last flush (reused). */
+  private readonly failed: Connection[] = [];
+  private failing = false;
+
+  constructor(poll: Poll, sizes: PumpSizes = DEFAULT_PUMP_SIZES) {
+    this.readArena = Buffer.allocUnsafeSlow(sizes.readArena);
+    this.writeArena = Buffer.allocUnsafeSlow(sizes.writeArena);
+    this.maxWrites = sizes.writes;
+    this.eventsCapacity = sizes.events;
+    this.writes = new Uint32Array(sizes.writes * WRITE_WORDS);
+    this.writeConns = new Array<Connection | null>(sizes.writes).fill(null);
+    // Room for a turn's short writes and events, and below them the short
+    // writes of a flush forced while the turn's records are being walked.
+    this.records = new Uint32Array((2 * sizes.writes + sizes.events) * RECORD_WORDS);
+    this.native = new native.Pump(
+      poll.native,
+      this.readArena,
+      this.writeArena,
+      this.writes,
+      this.records,
+      KEY_BITS,
+      sizes.readBudget,
+      sizes.events,
+    );
+  }
+
+  /**
+   * Enters `conn` in the native table with `interest` (0: in the table,
+   * watched for nothing). `autoRead`: the pump reads it (an onData handler).
+   *
+   * @throws SysError when the kernel refuses the registration
+   */
+  add(conn: Connection, interest: number, autoRead: boolean): void {
+    const r = this.native.add(conn.token, conn.stream.fd, interest, autoRead);
+    if (r < 0) throw new SysError(r, 'register');
+  }
+
+  /** Changes what `conn` is watched for. @throws SysError when the kernel refuses */
+  modify(conn: Connection, interest: number, autoRead: boolean): void {
+    const r = this.native.modify(conn.token, interest, autoRead);
+    if (r < 0) throw new SysError(r, 'reregister');
+  }
+
+  /** Takes `conn` out of the table (and the kernel's interest list) before its fd closes. */
+  remove(conn: Connection): void {
+    this.native.remove(conn.token);
+  }
+
+  /**
+   * Corks `data[offset .. offset+length)` for `conn`, to be sent by the next
+   * native call, forcing a flush first when the write list or arena is full.
+   *
+   * @returns false when the bytes do not fit a turn's write arena: the caller
+   *   writes them itself (nothing of `conn` is corked then, so order holds)
+   */
+  cork(conn: Connection, data: Uint8Array, offset: number, length: number): boolean {
+    const byReference = data === this.readArena;
+    if (!byReference && length > this.writeArena.length) {
+      if (conn.corkedBytes > 0) this.flush();
+      return false;
+    }
+    if (this.writeCount === this.maxWrites || (!byReference && this.writeCursor + length > this.writeArena.length)) {
+      this.flush();
+      // The flush may have queued part of this connection's earlier writes:
+      // this one must go behind them.
+      if (conn.queuedBytes > 0) return false;
+    }
+    let where = offset;
+    if (!byReference) {
+      where = this.writeCursor;
+      const whole = offset === 0 && length === data.length;
+      this.writeArena.set(whole ? data : data.subarray(offset, offset + length), where);
+      this.writeCursor += length;
+    }
+    const w = this.writeCount * WRITE_WORDS;
+    this.writes[w] = conn.token;
+    this.writes[w + 1] = byReference ? 1 : 0;
+    this.writes[w + 2] = where;
+    this.writes[w + 3] = length;
+    this.writeConns[this.writeCount++] = conn;
+    return true;
+  }
+
+  /**
+   * One turn: sends the corked writes, waits up to `timeoutMs` (-1: until
+   * an event), reads. Short writes are settled before this returns.
+   *
+   * @returns the end of the event records, which start at {@link eventStart}
+   */
+  turn(timeoutMs: number): number {
+    const n = this.native.turn(toTimeoutMs(timeoutMs), this.writeCount);
+    if (n < 0) throw new SysError(n, native.backend === 'epoll' ? 'epoll_wait' : 'kevent');
+    this.eventStart = this.settle(0, n);
+    return n;
+  }
+
+  /** Sends the corked writes now (no wait); a no-op when nothing is corked. */
+  flush(): void {
+    if (this.writeCount === 0) return;
+    // Below the records of the turn being walked, which must stay intact.
+    const base = this.records.length / RECORD_WORDS - this.maxWrites;
+    const end = this.native.flush(this.writeCount, base);
+    this.settle(base, end);
+  }
+
+  /**
+   * Hands every short-write record from `from` on to its connection (its
+   * unsent bytes, in order, join the queue) and empties the write list;
+   * then fails the connections whose write failed. No handler runs before
+   * the list is empty, so one that writes again starts a fresh list.
+   *
+   * @returns the index of the first record that is not a short write
+   */
+  private settle(from: number, end: number): number {
+    const records = this.records;
+    let i = from;
+    for (; i < end; i++) {
+      const r = i * RECORD_WORDS;
+      const flags = records[r + 1];
+      if ((flags & REC_SHORT) === 0) break;
+      const index = records[r + 2];
+      const conn = this.writeConns[index];
+      if (conn === null || conn.isClosed) continue;
+      if ((flags & REC_ERROR) !== 0) {
+        if (conn.writeErrno === 0) this.failed.push(conn);
+        conn.writeErrno = records[r + 4];
+        continue;
+      }
+      const w = index * WRITE_WORDS;
+      const arena = this.writes[w + 1] === 0 ? this.writeArena : this.readArena;
+      const sent = records[r + 3];
+      conn.queueUnsent(arena, this.writes[w + 2] + sent, this.writes[w + 3] - sent);
+    }
+    for (let k = 0; k < this.writeCount; k++) {
+      const conn = this.writeConns[k];
+      if (conn !== null) {
+        conn.corkedBytes = 0;
+        this.writeConns[k] = null;
+      }
+    }
+    this.writeCount = 0;
+    this.writeCursor = 0;
+    if (!this.failing) this.failQueued();
+    return i;
+  }
+
+  /** Closes every connection whose corked write failed, with its errno. */
+  private failQueued(): void {
+    this.failing = true;
+    try {
+      // A handler run here may force another flush, which appends.
+      for (let k = 0; k < this.failed.length; k++) this.failed[k].failWrite();
+    } finally {
+      this.failed.length = 0;
+      this.failing = false;
+    }
+  }
+}
