@@ -4,7 +4,6 @@
  * @packageDocumentation
  */
 import type { Connection, ConnectionHandler } from '../connection';
-import { WOULD_BLOCK } from '../errors';
 import { EventLoop, type LoopListener } from '../event-loop';
 import type { InetAddress } from '../net/address';
 
@@ -35,7 +34,7 @@ export interface EchoStats {
   connections: number;
   /** Bytes echoed. */
   bytes: number;
-  /** Reads echoed (one message per read). */
+  /** Reads echoed (one message per read, at most one per connection per turn). */
   messages: number;
 }
 
@@ -67,26 +66,15 @@ export function createEchoServer(options: EchoServerOptions = {}): EchoServer {
   const highWaterMark = options.highWaterMark ?? 64 * 1024;
   if (!Number.isInteger(highWaterMark) || highWaterMark < 1) throw new RangeError('highWaterMark must be a positive integer');
   const stats: EchoStats = { connections: 0, bytes: 0, messages: 0 };
-  const buf = loop.readBuffer;
   const open = new Set<Connection>();
 
   const handler: ConnectionHandler = {
-    onReadable(conn: Connection): void {
-      while (conn.isReading) {
-        const n = conn.read(buf);
-        if (n === WOULD_BLOCK) return;
-        if (n === 0) {
-          conn.end(); // flush what is queued, then close
-          return;
-        }
-        stats.bytes += n;
-        stats.messages++;
-        if (!conn.write(buf, 0, n)) conn.pauseReading();
-        // A short read drained the socket (for now). The registration is
-        // level-triggered, so anything that arrives later is reported by the
-        // next poll: no need to pay a read that returns WOULD_BLOCK.
-        if (n < buf.length) return;
-      }
+    onData(conn: Connection, data: Buffer, offset: number, length: number): void {
+      stats.bytes += length;
+      stats.messages++;
+      // The bytes go back as they are: corked by reference to the loop's
+      // read arena, sent with every other connection's by the next turn.
+      if (!conn.write(data, offset, length)) conn.pauseReading();
     },
     onDrain(conn: Connection): void {
       conn.resumeReading();

@@ -5,7 +5,6 @@
  */
 import type { Connection, ConnectionHandler } from '../connection';
 import type { EventLoop, ListenOptions, LoopListener } from '../event-loop';
-import { WOULD_BLOCK } from '../errors';
 import type { InetAddress, InetAddressLike, UnixAddress } from '../net/address';
 import type { TcpListener } from '../net/tcp';
 import type { UnixListener } from '../net/unix';
@@ -84,17 +83,12 @@ class Session<Req, Res> implements ConnectionHandler {
     this.ctx = { id: conn.id, localAddress: conn.localAddress(), peerAddress: conn.peerAddress(), conn };
   }
 
-  onReadable(conn: Connection): void {
-    const buf = this.loop.readBuffer;
-    while (!conn.isClosed && conn.isReading) {
-      const n = conn.read(buf);
-      if (n === WOULD_BLOCK) return;
-      if (n === 0) return this.finish();
-      this.consume(buf, n);
-      // Level-triggered: a short read means drained for now; later bytes
-      // make the next poll report the connection again.
-      if (n < buf.length) return;
-    }
+  onData(_conn: Connection, data: Buffer, offset: number, length: number): void {
+    this.consume(data, offset, length);
+  }
+
+  onEnd(): void {
+    this.finish();
   }
 
   /** The client read what was queued: take requests again. */
@@ -106,18 +100,20 @@ class Session<Req, Res> implements ConnectionHandler {
     this.options.onClose?.(this.ctx, error);
   }
 
-  /** Decodes what `buf[0..n)` adds to the carried partial frame. */
-  private consume(buf: Buffer, n: number): void {
+  /** Decodes what `buf[offset .. offset+length)` adds to the carried partial frame. */
+  private consume(buf: Buffer, offset: number, length: number): void {
     let src: Buffer;
+    let pos: number;
     let end: number;
     if (this.partial === null) {
       src = buf;
-      end = n;
+      pos = offset;
+      end = offset + length;
     } else {
-      src = Buffer.concat([this.partial, buf.subarray(0, n)]);
+      src = Buffer.concat([this.partial, buf.subarray(offset, offset + length)]);
+      pos = 0;
       end = src.length;
     }
-    let pos = 0;
     try {
       while (pos < end && this.slots.length < this.maxInFlight && !this.closing && !this.ctx.conn.isClosed) {
         if (!this.codec.decode(src, pos, end, this.decoded)) break;
@@ -212,7 +208,7 @@ class Session<Req, Res> implements ConnectionHandler {
       if (this.partial !== null) {
         const carried = this.partial;
         this.partial = null;
-        this.consume(carried, carried.length);
+        this.consume(carried, 0, carried.length);
       }
     }
   }
