@@ -255,7 +255,11 @@ export class Connection {
     if (this.closed) return;
     this.closed = true;
     this.queue.clear();
-    if (this.idleTimer !== 0) this.loop.timers.cancel(this.idleTimer);
+    if (this.idleTimer !== 0) {
+      this.loop.timers.cancel(this.idleTimer);
+      this.idleTimer = 0;
+      this.loop.idleWatches--;
+    }
     this.loop.release(this);
     // Out of the pump's table (and the kernel's interest list) before the
     // fd closes: a corked write still listed for this token is skipped.
@@ -301,7 +305,9 @@ export class Connection {
    */
   watchIdle(timeoutMs: number): void {
     const timers = this.loop.timers;
-    this.lastActive = timers.now();
+    const loop = this.loop;
+    if (this.idleTimer === 0) loop.idleWatches++;
+    loop.batchTime = this.lastActive = timers.now();
     const check = (): void => {
       if (this.closed) return;
       const now = timers.now();

@@ -193,7 +193,7 @@ describe('zero allocation on the hot path', () => {
     expect(entries, 'garbage collections during the empty poll loop').toEqual([]);
   });
 
-  it('a million messages echoed through the pump (onData, corked writes by reference) cause no garbage collection', async () => {
+  it('a million messages echoed through the pump (onData, corked writes by reference) cause no young-generation collection', async () => {
     // 50 Unix socketpairs adopted by one loop; each round writes one 64 B
     // message on every client, runs one turn (one native call reads all 50,
     // the echoes are corked and sent by the turn's flush) and reads the
@@ -238,6 +238,11 @@ describe('zero allocation on the hot path', () => {
     });
     expect(echoed - baseline, 'loop stopped at its time bound').toBe(MESSAGES);
     expect(received).toBe(MESSAGES * 64);
-    expect(entries, 'garbage collections while echoing').toEqual([]);
+    // Only a young-generation collection (a scavenge, kind 1) shows that
+    // something was allocated: the young generation fills by allocation
+    // alone. This loop runs for seconds, long enough for V8's memory
+    // reducer to start a full collection on its own timer, which does not.
+    const scavenges = entries.filter((e) => e.includes('kind=1 '));
+    expect(scavenges, 'young-generation collections while echoing').toEqual([]);
   });
 });

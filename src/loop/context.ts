@@ -18,8 +18,14 @@ import type { LoopTimers } from './timers';
 export interface LoopContext {
   /** Scratch for input a connection discards (after end()). */
   readonly readBuffer: Buffer;
-  /** The clock read once after each poll: activity stamps for idle timeouts. */
-  readonly batchTime: number;
+  /**
+   * The clock read once after each turn's wait, while any connection has an
+   * idle timeout: activity stamps. (Reading the clock allocates, so a loop
+   * without idle timeouts does not read it per turn.)
+   */
+  batchTime: number;
+  /** Connections with an idle timeout; `batchTime` is kept only while above 0. */
+  idleWatches: number;
   /** The loop's pump: the connection's registration, corked writes. */
   readonly pump: LoopPump;
   /** The loop's timers. */

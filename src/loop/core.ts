@@ -41,6 +41,7 @@ export class LoopCore implements LoopContext {
   readonly readBuffer: Buffer = Buffer.allocUnsafe(64 * 1024);
   state: LoopState = 'idle';
   batchTime = 0;
+  idleWatches = 0;
   connections = 0;
   private readonly onHandlerError?: (error: unknown, conn?: Connection) => void;
 
@@ -98,6 +99,11 @@ export class LoopCore implements LoopContext {
     this.registry.remove(conn);
     this.connections--;
     if (conn.origin !== null) conn.origin.open--;
+  }
+
+  /** Stamps the turn's clock, when a connection's idle timeout needs it. */
+  stampBatch(): void {
+    if (this.idleWatches > 0) this.batchTime = this.timers.now();
   }
 
   /** Runs the wake hooks (the waker fired). */

@@ -97,7 +97,7 @@ export class Drivers {
   private once(timeout: number): number {
     const core = this.core;
     const end = core.pump.turn(timeout);
-    core.batchTime = core.timers.now();
+    core.stampBatch();
     core.pump.corking = true;
     try {
       this.dispatch(core.pump.eventStart, end);
@@ -114,7 +114,7 @@ export class Drivers {
     const pump = core.pump;
     for (let batch = 0; batch < ATTACH_BATCHES && core.state === 'attached'; batch++) {
       const end = pump.turn(0);
-      core.batchTime = core.timers.now();
+      core.stampBatch();
       pump.corking = true;
       try {
         this.dispatch(pump.eventStart, end);
