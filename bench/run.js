@@ -462,7 +462,7 @@ function report(opts, facts, servers, table, memory, gc, ident, command, cross, 
   }
   L.push('', 'Server CPU per query counts the server process and the children it reaped (oidentd forks).');
   L.push('', '## Where the time goes', '');
-  L.push(`Cost of one call through edgeloop next to the same syscall from C (\`bench/crossing.js\`, \`bench/syscall-cost.c\`): a read that finds nothing takes ${fmt(cross.read_would_block_ns, 0)} ns (C recv: ${fmt(cross.c_recv_eagain_ns, 0)} ns); a poll with nothing ready ${fmt(cross.poll_empty_ns, 0)} ns (C epoll_wait: ${fmt(cross.c_epoll_wait_empty_ns, 0)} ns). The difference is the N-API crossing and the JavaScript around it.`, '');
+  L.push(`Cost of one call through edgeloop next to the same syscall from C (\`bench/crossing.js\`, \`bench/syscall-cost.c\`): a read that finds nothing takes ${fmt(cross.read_would_block_ns, 0)} ns (C recv: ${fmt(cross.c_recv_eagain_ns, 0)} ns); a poll with nothing ready ${fmt(cross.poll_empty_ns, 0)} ns (C epoll_wait: ${fmt(cross.c_epoll_wait_empty_ns, 0)} ns). The difference is the N-API crossing and the JavaScript around it. An empty native call costs ${fmt(cross.empty_call_ns, 0)} ns. One EventLoop echo turn (the pump's native call, which waits and reads every ready connection, then the flush of the corked echoes) costs ${fmt(cross.pump_turn_1_ns, 0)} / ${fmt(cross.pump_turn_10_ns, 0)} / ${fmt(cross.pump_turn_100_ns, 0)} ns with 1 / 10 / 100 connections ready (C, epoll_wait plus a read and a write each: ${fmt(cross.c_turn_1_ns, 0)} / ${fmt(cross.c_turn_10_ns, 0)} / ${fmt(cross.c_turn_100_ns, 0)} ns).`, '');
   L.push('Self time on the run() loop\'s thread at (b), from V8\'s sampling profiler (native calls are charged to the JavaScript function that made them):', '');
   L.push('| function | share |', '|---|---:|');
   for (const row of prof) L.push(`| ${row.name} | ${fmt(row.share * 100)} % |`);
@@ -473,7 +473,7 @@ function report(opts, facts, servers, table, memory, gc, ident, command, cross, 
   const read = prof.find((r) => r.name.startsWith('read '));
   const syscalls = [write, poll, read].reduce((a, r) => a + (r ? r.share : 0), 0);
   L.push(
-    `- Echo CPU per message: ${fmt(syscalls * 100, 0)} % of the run() loop thread's samples are in write, poll and read, the same syscalls the C server makes (write includes the peer's loopback receive path, which the kernel runs in the sender's call); the loop's JavaScript is the small rest. What edgeloop adds per call is the N-API crossing measured above, two or three per message (poll is shared by a batch). The echo handler already skips the read that would only return WOULD_BLOCK (level-triggered: a short read means drained). Closing the rest of the gap to C needs fewer crossings per message (a batched read-and-write call), which is not done.`,
+    `- Echo CPU per message: ${fmt(syscalls * 100, 0)} % of the run() loop thread's samples are in write, poll and read, the same syscalls the C server makes (write includes the peer's loopback receive path, which the kernel runs in the sender's call); the loop's JavaScript is the small rest. The loop's connections are read and written by the pump: one native call per turn sends the corked writes, waits and reads every ready connection, so a message costs a share of one crossing, not two or three.`,
     '- 16 KiB messages (d): the same calls move 256 times more bytes; the kernel\'s copies dominate and edgeloop stays close to C, while node:net and Bun pay for their stream layers.',
     identFinding(ident),
     '',
