@@ -9,48 +9,13 @@ import { SysError, WOULD_BLOCK, closedError, codedError, type WouldBlock } from 
 import { Interest, Ready } from './interest';
 import type { LoopContext } from './loop/context';
 import { READINESS_MASK, REC_DATA, REC_EOF, REC_ERROR, REC_READ } from './loop/pump';
+import { watchIdle } from './loop/idle';
 import { WriteQueue } from './loop/write-queue';
 import type { InetAddress, UnixAddress } from './net/address';
 import type { StreamSocket } from './net/stream';
+import type { ConnectionHandler } from './connection-handler';
 
-/**
- * What the loop calls for a connection. Every method is optional.
- *
- * Exceptions: a SysError thrown from a handler (ECONNRESET from a read, say)
- * closes the connection with that error, as a normal event. Any other
- * exception is a bug in the handler: the loop closes that one connection and
- * reports the error (see `EventLoopOptions.onHandlerError`).
- */
-export interface ConnectionHandler {
-  /**
-   * Bytes arrived: `data[offset .. offset+length)`. The loop read them, with
-   * every other ready connection's, in the one native call of its turn.
-   * `data` is the loop's read arena: the bytes are valid only until this
-   * call returns (copy what you keep; writing them back with `conn.write`
-   * is fine and copies nothing). A handler with `onData` gets no
-   * `onReadable` calls.
-   */
-  onData?(conn: Connection, data: Buffer, offset: number, length: number): void;
-  /**
-   * The peer finished sending (with `onData` only). Without this method the
-   * loop calls `conn.end()`: what is queued is sent, then the connection
-   * closes.
-   */
-  onEnd?(conn: Connection): void;
-  /** Data (or EOF: `read` returns 0) can be read. Not called when `onData` is set. */
-  onReadable?(conn: Connection): void;
-  /** The socket can take bytes, and the handler asked with `wantWritable`. */
-  onWritable?(conn: Connection): void;
-  /** The outgoing queue just became empty after having data. */
-  onDrain?(conn: Connection): void;
-  /**
-   * The connection closed: by `close()`, by the loop shutting down, or by an
-   * error (then `error` says which). Called exactly once.
-   */
-  onClose?(conn: Connection, error?: Error): void;
-  /** A socket error arrived (before the close it causes). */
-  onError?(conn: Connection, error: Error): void;
-}
+export type { ConnectionHandler } from './connection-handler';
 
 /** Slab entry kind of a connection in the EventLoop. @internal */
 export const KIND_CONNECTION = 0;
@@ -116,8 +81,8 @@ export class Connection {
   private ending = false;
   /** Write side shut down after end(); discarding input until the peer's EOF. */
   private lingering = false;
-  /** Loop time of the last readiness event (idle timeouts). */
-  private lastActive = 0;
+  /** @internal Loop time of the last readiness event (idle timeouts). */
+  lastActive = 0;
   /** The idle timer's id, 0 when none. */
   private idleTimer = 0;
 
@@ -136,6 +101,7 @@ export class Connection {
     return this.current;
   }
 
+  /** Replaces the handler; the connection's interest follows it at once. */
   set handler(handler: ConnectionHandler) {
     this.current = handler;
     this.updateInterest();
@@ -299,26 +265,11 @@ export class Connection {
 
   /**
    * @internal Closes the connection once no activity was seen for
-   * `timeoutMs`. One loop timer per connection: activity only stamps
-   * `lastActive` (once per batch's clock reading); the timer, when it fires
-   * early, moves itself to lastActive + timeout.
+   * `timeoutMs` (see {@link watchIdle}).
    */
   watchIdle(timeoutMs: number): void {
-    const timers = this.loop.timers;
-    const loop = this.loop;
-    if (this.idleTimer === 0) loop.idleWatches++;
-    loop.batchTime = this.lastActive = timers.now();
-    const check = (): void => {
-      if (this.closed) return;
-      const now = timers.now();
-      const due = this.busy > 0 ? now + timeoutMs : this.lastActive + timeoutMs;
-      if (due > now) {
-        this.idleTimer = timers.add(check, due - now, 0);
-        return;
-      }
-      this.close(codedError(Error, 'ERR_IDLE_TIMEOUT', `connection idle for ${timeoutMs} ms`));
-    };
-    this.idleTimer = timers.add(check, timeoutMs, 0);
+    if (this.idleTimer === 0) this.loop.idleWatches++;
+    this.idleTimer = watchIdle(this, this.loop, timeoutMs, (id) => (this.idleTimer = id));
   }
 
   /** @internal A readiness event from the loop's poll. */
