@@ -14,8 +14,15 @@
       "sources": [
         "native/addon.cc",
         "native/poll.cc",
+        "native/poll_attach.cc",
         "native/pump.cc",
-        "native/sys.cc",
+        "native/pump_write.cc",
+        "native/pump_read.cc",
+        "native/sys_socket.cc",
+        "native/sys_io.cc",
+        "native/sys_address.cc",
+        "native/sys_waker.cc",
+        "native/sys_constants.cc",
         "native/errno_names.cc",
         "native/passwd.cc"
       ],
@@ -34,7 +41,8 @@
           "sources": ["native/selector_epoll.cc", "native/diag_linux.cc"]
         }],
         ["OS=='linux' and edgeloop_backend=='kqueue'", {
-          "sources": ["native/selector_kqueue.cc", "native/diag_linux.cc"],
+          "sources": ["native/selector_kqueue.cc", "native/selector_kqueue_select.cc",
+                      "native/diag_linux.cc"],
           "include_dirs": ["<(edgeloop_kqueue_include)"],
           "libraries": ["-lkqueue", "-lpthread"],
           "conditions": [
@@ -44,7 +52,8 @@
           ]
         }],
         ["OS=='mac' or OS=='freebsd'", {
-          "sources": ["native/selector_kqueue.cc", "native/diag_none.cc"]
+          "sources": ["native/selector_kqueue.cc", "native/selector_kqueue_select.cc",
+                      "native/diag_none.cc"]
         }],
         ["OS=='mac'", {
           "xcode_settings": {

@@ -33,7 +33,11 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
   poll_class = Napi::Persistent(poll);
   exports.Set("Poll", poll);
   exports.Set("Pump", Pump::Define(env));
-  ExportSys(env, exports);
+  ExportSysSocket(env, exports);
+  ExportSysIo(env, exports);
+  ExportSysAddress(env, exports);
+  ExportSysWaker(env, exports);
+  ExportSysConstants(env, exports);
   ExportErrno(env, exports);
   ExportDiag(env, exports);
   exports.Set("uvBackendFd", Napi::Function::New(env, UvBackendFd, "uvBackendFd"));

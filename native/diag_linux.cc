@@ -13,16 +13,15 @@
 #include "addon.h"
 #include "args.h"
 #include "diag.h"
+#include "eintr.h"
 #include "passwd.h"
+#include "sys.h"
 
 namespace edgeloop {
 
 namespace {
 
-constexpr size_t kSlotHeader = 8;  // see the address slot layout in sys.cc
-constexpr size_t kRecord = 7;      // words per diagReceive record
-
-Napi::Number Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
+constexpr size_t kRecord = 7;  // words per diagReceive record
 
 // diagOpen() -> fd | -errno
 Napi::Value DiagOpen(const Napi::CallbackInfo& info) {
@@ -33,12 +32,13 @@ Napi::Value DiagOpen(const Napi::CallbackInfo& info) {
   return Num(info.Env(), fd);
 }
 
-// Reads a sockaddr out of an address slot; false when it is not inet.
+// Reads a sockaddr out of an address slot (layout in sys.h); false when it
+// is not inet. Copied out, so unlike ArgSlot it takes any alignment.
 bool SlotAddr(const Napi::CallbackInfo& info, size_t i, sockaddr_storage* out) {
   uint8_t* data;
   size_t size;
   if (!ArgBytes(info, i, &data, &size)) return false;
-  if (size < kSlotHeader + sizeof(sockaddr_storage)) {
+  if (size < kSlotSize) {
     return ThrowRange(info.Env(), "address slot too small");
   }
   memcpy(out, data + kSlotHeader, sizeof *out);
@@ -94,11 +94,10 @@ Napi::Value DiagQuery(const Napi::CallbackInfo& info) {
   }
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
-  ssize_t r;
-  do {
-    r = sendto(fd, &msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&kernel),
-               sizeof kernel);
-  } while (r < 0 && errno == EINTR);
+  ssize_t r = RetryOnEintr([&] {
+    return sendto(fd, &msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&kernel),
+                  sizeof kernel);
+  });
   return Num(env, r < 0 ? -errno : 0);
 }
 
@@ -119,9 +118,7 @@ Napi::Value DiagReceive(const Napi::CallbackInfo& info) {
   }
   size_t max_records = length / kRecord;
   alignas(nlmsghdr) unsigned char buf[8192];
-  ssize_t n;
-  do n = recv(fd, buf, sizeof buf, 0);
-  while (n < 0 && errno == EINTR);
+  ssize_t n = RetryOnEintr([&] { return recv(fd, buf, sizeof buf, 0); });
   if (n < 0) return Num(env, -errno);
   size_t count = 0;
   int len = static_cast<int>(n);

@@ -33,6 +33,8 @@ class Poll : public Napi::ObjectWrap<Poll> {
   Napi::Value Unref(const Napi::CallbackInfo& info);
 
   int Change(const Napi::CallbackInfo& info, bool modify);
+  // True while the selector is open; otherwise throws ERR_POLL_CLOSED.
+  bool CheckOpen(Napi::Env env);
   void StopWatching();
   void CloseWakerState();
   static void OnUvReadable(uv_poll_t* handle, int status, int events);

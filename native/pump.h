@@ -35,6 +35,16 @@ enum RecordBits : uint32_t {
   kRecSkipped = 1u << 13, // readable, but the arena was full: next turn
 };
 
+// Writes one record at `rec`.
+inline void PutRecord(uint32_t* rec, uint32_t token, uint32_t flags, uint32_t a,
+                      uint32_t b, uint32_t err) {
+  rec[0] = token;
+  rec[1] = flags;
+  rec[2] = a;
+  rec[3] = b;
+  rec[4] = err;
+}
+
 class Pump : public Napi::ObjectWrap<Pump> {
  public:
   static Napi::Function Define(Napi::Env env);
@@ -66,12 +76,15 @@ class Pump : public Napi::ObjectWrap<Pump> {
   Napi::Value Flush(const Napi::CallbackInfo& info);
 
   bool Load(Napi::Env env, Arrays* a);
+  bool CheckOpen(Napi::Env env);
+  Conn* Find(uint32_t token);
+  int SetInterest(Conn* c, uint32_t interest);
+  // The write half of a turn (pump_write.cc).
   bool CheckWrites(Napi::Env env, const Arrays& a, uint32_t count, size_t records_needed);
   size_t UnsentReadEnd(const Arrays& a, uint32_t shorts) const;
-  Conn* Find(uint32_t token);
   uint32_t SendCorked(const Arrays& a, uint32_t count, uint32_t out);
+  // The read half (pump_read.cc).
   uint32_t ReadReady(const Arrays& a, int events, uint32_t out, size_t cursor);
-  int SetInterest(Conn* c, uint32_t interest);
 
   Selector* selector_;
   Napi::ObjectReference poll_ref_;

@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "eintr.h"
 #include "selector.h"
 
 namespace edgeloop {
@@ -14,7 +15,8 @@ const char kBackendName[] = "epoll";
 namespace {
 
 // Interest and options to epoll flags. RDHUP rides along with READABLE so
-// that a peer's shutdown(SHUT_WR) is visible as readClosed (rule 13).
+// that a peer's shutdown(SHUT_WR) is visible as readClosed
+// (docs/POLL-SEMANTICS.md rule 13).
 uint32_t EpollFlags(uint32_t interest, uint32_t opts) {
   uint32_t flags = 0;
   if (interest & kInterestReadable) flags |= EPOLLIN | EPOLLRDHUP;
@@ -73,7 +75,8 @@ int Selector::Reregister(int fd, uint32_t token, uint32_t interest,
                          uint32_t opts) {
   if (fd_ < 0) return -EBADF;
   // EPOLL_CTL_MOD re-checks current readiness, so a socket that is ready now
-  // reports once on the next wait even in edge or oneshot mode (rule 6).
+  // reports once on the next wait even in edge or oneshot mode
+  // (docs/POLL-SEMANTICS.md rule 6).
   return Ctl(fd_, EPOLL_CTL_MOD, fd, EpollFlags(interest, opts), token);
 }
 
@@ -91,7 +94,8 @@ int Selector::Select(ReadyEvent* out, int capacity, int timeout_ms) {
   auto* evs = reinterpret_cast<struct epoll_event*>(scratch_.data());
   int n = epoll_wait(fd_, evs, capacity, timeout_ms);
   if (n < 0) {
-    // Policy (POLL-SEMANTICS rule 18): a signal ends the wait with 0 events.
+    // Policy (docs/POLL-SEMANTICS.md rule 18): a signal ends the wait with 0
+    // events.
     return errno == EINTR ? 0 : -errno;
   }
   for (int i = 0; i < n; i++) {
@@ -153,14 +157,11 @@ void Selector::Close() {
 
 int WakeFd(int fd) {
   uint64_t one = 1;
-  for (;;) {
-    ssize_t n = write(fd, &one, sizeof one);
-    if (n == sizeof one) return 0;
-    if (n < 0 && errno == EINTR) continue;
-    // EAGAIN means the counter is at its maximum: a wake is already pending.
-    if (n < 0 && errno == EAGAIN) return 0;
-    return n < 0 ? -errno : -EIO;
-  }
+  ssize_t n = RetryOnEintr([&] { return write(fd, &one, sizeof one); });
+  if (n == sizeof one) return 0;
+  // EAGAIN means the counter is at its maximum: a wake is already pending.
+  if (n < 0 && errno == EAGAIN) return 0;
+  return n < 0 ? -errno : -EIO;
 }
 
 }  // namespace edgeloop

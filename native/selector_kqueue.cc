@@ -5,11 +5,14 @@
 // - kqueue has a knote per (fd, filter), takes a second EV_ADD as a modify
 //   and cannot be asked what is registered, so the registration (token,
 //   interest, opts, armed) lives in registrations_, indexed by fd. A double
-//   register fails with EEXIST and an unknown fd with ENOENT (rules 3, 4).
-// - READABLE|WRITABLE is two filters that fire as two kevents: Select merges
-//   them into one event per fd per batch (rule 6).
+//   register fails with EEXIST and an unknown fd with ENOENT
+//   (docs/POLL-SEMANTICS.md rules 3, 4).
+// - READABLE|WRITABLE is two filters that fire as two kevents: Select
+//   (selector_kqueue_select.cc) merges them into one event per fd per batch
+//   (docs/POLL-SEMANTICS.md rule 6).
 // - EV_ONESHOT is per filter: the first event disarms the whole
-//   registration (rule 11), and the other filter is disabled.
+//   registration (docs/POLL-SEMANTICS.md rule 11), and the other filter is
+//   disabled.
 //
 // The fd's knotes go away when it is closed, so a raw fd closed without
 // deregister leaves its row here, and registering the fd that reuses its
@@ -27,6 +30,7 @@
 #include <unistd.h>
 
 #include "selector.h"
+#include "selector_kqueue.h"
 
 namespace edgeloop {
 
@@ -119,22 +123,6 @@ int Apply(int kq, const struct kevent* changes, int n) {
   return 0;
 }
 
-Registration* Find(std::vector<Registration>& table, uintptr_t fd) {
-  if (fd >= table.size() || table[fd].interest == 0) return nullptr;
-  return &table[fd];
-}
-
-// A kevent to readiness bits (POLL-SEMANTICS rule 14, as mio 1.x reads it).
-// EV_EOF on a socket carries its pending error, if any, in fflags.
-uint32_t Readiness(const struct kevent& ev) {
-  bool eof = (ev.flags & EV_EOF) != 0;
-  uint32_t r = 0;
-  if (ev.filter == EVFILT_READ) r |= kReadable | (eof ? kReadClosed : 0u);
-  if (ev.filter == EVFILT_WRITE) r |= kWritable | (eof ? kWriteClosed : 0u);
-  if ((ev.flags & EV_ERROR) || (eof && ev.fflags != 0)) r |= kError;
-  return r;
-}
-
 }  // namespace
 
 Selector::~Selector() { Close(); }
@@ -158,7 +146,7 @@ int Selector::Register(int fd, uint32_t token, uint32_t interest,
                        uint32_t opts) {
   if (fd_ < 0) return -EBADF;
   if (!ValidInterest(interest)) return -EINVAL;
-  if (Find(registrations_, fd) != nullptr) return -EEXIST;
+  if (FindRegistration(registrations_, fd) != nullptr) return -EEXIST;
   struct kevent changes[kMaxChanges];
   int r = Apply(fd_, changes, AddFilters(changes, fd, interest, opts));
   if (r < 0) {
@@ -179,14 +167,15 @@ int Selector::Reregister(int fd, uint32_t token, uint32_t interest,
                          uint32_t opts) {
   if (fd_ < 0) return -EBADF;
   if (!ValidInterest(interest)) return -EINVAL;
-  Registration* reg = Find(registrations_, fd);
+  Registration* reg = FindRegistration(registrations_, fd);
   if (reg == nullptr) return -ENOENT;
   // Delete the old knotes and add new ones in one changelist, rather than
   // EV_ADD over them: a new knote evaluates the fd's current state on every
   // kqueue, so a fd that is ready now reports on the next poll even in edge
-  // or oneshot mode (rule 6), which libkqueue does not do for an EV_ADD to a
-  // live knote; it takes the new EV_CLEAR/EV_ONESHOT, which a modify keeps
-  // from the first EV_ADD; and it re-arms a fired oneshot.
+  // or oneshot mode (docs/POLL-SEMANTICS.md rule 6), which libkqueue does
+  // not do for an EV_ADD to a live knote; it takes the new
+  // EV_CLEAR/EV_ONESHOT, which a modify keeps from the first EV_ADD; and it
+  // re-arms a fired oneshot.
   struct kevent changes[kMaxChanges];
   int n = DeleteFilters(changes, fd, reg->interest);
   n += AddFilters(changes + n, fd, interest, opts);
@@ -206,7 +195,7 @@ int Selector::Reregister(int fd, uint32_t token, uint32_t interest,
 
 int Selector::Deregister(int fd) {
   if (fd_ < 0) return -EBADF;
-  Registration* reg = Find(registrations_, fd);
+  Registration* reg = FindRegistration(registrations_, fd);
   if (reg == nullptr) return -ENOENT;
   struct kevent changes[kMaxChanges];
   int n = DeleteFilters(changes, fd, reg->interest);
@@ -216,83 +205,12 @@ int Selector::Deregister(int fd) {
   return Apply(fd_, changes, n);
 }
 
-int Selector::Select(ReadyEvent* out, int capacity, int timeout_ms) {
-  if (fd_ < 0) return -EBADF;
-  size_t need = static_cast<size_t>(capacity) * sizeof(struct kevent);
-  if (scratch_.size() < need) scratch_.resize(need);
-  auto* evs = reinterpret_cast<struct kevent*>(scratch_.data());
-
-  struct timespec ts;
-  const struct timespec* wait = nullptr;  // -1: no timeout at all
-  if (timeout_ms >= 0) {
-    ts.tv_sec = timeout_ms / 1000;
-    ts.tv_nsec = static_cast<long>(timeout_ms % 1000) * 1000000L;
-    wait = &ts;
-  }
-  int n = kevent(fd_, nullptr, 0, evs, capacity, wait);
-  if (n < 0) {
-    // Policy (POLL-SEMANTICS rule 18): a signal ends the wait with 0 events.
-    return errno == EINTR ? 0 : -errno;
-  }
-
-  // Pass 1: one event per fd. A fd's READ and WRITE kevents merge into the
-  // slot the first of them took; an event for a disarmed oneshot (its other
-  // filter, queued before the disable below reached the kernel) is dropped.
-  int count = 0;
-  for (int i = 0; i < n; i++) {
-    const struct kevent& ev = evs[i];
-    if (ev.filter == EVFILT_USER) {
-      if (has_waker_) out[count++] = ReadyEvent{waker_token_, kReadable};
-      continue;
-    }
-    Registration* reg = Find(registrations_, ev.ident);
-    if (reg == nullptr) continue;
-    uint32_t bits = Readiness(ev);
-    if (reg->batch_slot >= 0) {
-      out[reg->batch_slot].readiness |= bits;
-      continue;
-    }
-    if (!reg->armed) continue;
-    if (reg->opts & kOptOneshot) reg->armed = false;
-    reg->batch_slot = count;
-    out[count++] = ReadyEvent{reg->token, bits};
-  }
-
-  // Pass 2: clear the batch slots, and for each oneshot that fired on one
-  // filter only, disable the other so it cannot wake later polls. The
-  // changes are written over kevents already read (at most one per fd, so
-  // change k never passes event i), and applied in one call. Their errors
-  // are ignored: ENOENT means that filter fired too, and any other failure
-  // leaves a filter whose events the armed flag drops anyway.
-  int changes = 0;
-  for (int i = 0; i < n; i++) {
-    if (evs[i].filter == EVFILT_USER) continue;
-    int fd = static_cast<int>(evs[i].ident);
-    Registration* reg = Find(registrations_, evs[i].ident);
-    if (reg == nullptr || reg->batch_slot < 0) continue;
-    uint32_t seen = out[reg->batch_slot].readiness;
-    reg->batch_slot = -1;
-    if ((reg->opts & kOptOneshot) == 0) continue;
-    if ((reg->interest & kInterestReadable) && !(seen & kReadable)) {
-      EV_SET(&evs[changes], fd, EVFILT_READ, EV_DISABLE | EV_RECEIPT, 0, 0, 0);
-      changes++;
-    } else if ((reg->interest & kInterestWritable) && !(seen & kWritable)) {
-      EV_SET(&evs[changes], fd, EVFILT_WRITE, EV_DISABLE | EV_RECEIPT, 0, 0,
-             0);
-      changes++;
-    }
-  }
-  // The same array takes the receipts (kevent(2) allows it), so this call
-  // neither allocates nor collects events that belong to the next poll.
-  if (changes > 0) kevent(fd_, evs, changes, evs, changes, nullptr);
-  return count;
-}
-
 int Selector::AddWaker(uint32_t token) {
   if (fd_ < 0) return -EBADF;
   if (has_waker_) return -EEXIST;
   // EV_CLEAR resets the trigger once it is reported, so wakes before a poll
-  // coalesce into one event and the poll after it sees none (rule 21).
+  // coalesce into one event and the poll after it sees none
+  // (docs/POLL-SEMANTICS.md rule 21).
   struct kevent change;
   EV_SET(&change, kWakerIdent, EVFILT_USER, EV_ADD | EV_CLEAR | EV_RECEIPT, 0,
          0, 0);

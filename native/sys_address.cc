@@ -1,0 +1,195 @@
+// Address slots (see sys.h): numeric hosts and Unix paths encoded into
+// them, sockaddrs decoded out of them, and the socket-name calls that fill
+// them. The only file that knows a sockaddr's layout.
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "args.h"
+#include "sys.h"
+
+namespace edgeloop {
+
+bool ArgSlot(const Napi::CallbackInfo& info, size_t i, Slot* slot) {
+  uint8_t* data;
+  size_t size;
+  if (!ArgBytes(info, i, &data, &size)) return false;
+  if (size < kSlotSize) return ThrowRange(info.Env(), "address slot too small");
+  // Uint8Arrays are not guaranteed aligned, and the slot is read through
+  // uint32_t and sockaddr pointers: a misaligned one is refused.
+  slot->len = reinterpret_cast<uint32_t*>(data);
+  slot->addr = reinterpret_cast<struct sockaddr_storage*>(data + kSlotHeader);
+  if ((reinterpret_cast<uintptr_t>(data) & 7) != 0) {
+    return ThrowRange(info.Env(), "address slot must be 8-byte aligned");
+  }
+  return true;
+}
+
+socklen_t SlotLen(const Slot& s) {
+  uint32_t len = *s.len;
+  return len > sizeof(struct sockaddr_storage)
+             ? static_cast<socklen_t>(sizeof(struct sockaddr_storage))
+             : static_cast<socklen_t>(len);
+}
+
+namespace {
+
+Napi::Value SockName(const Napi::CallbackInfo& info, bool peer) {
+  int fd;
+  Slot s;
+  if (!ArgFd(info, 0, &fd) || !ArgSlot(info, 1, &s)) return info.Env().Undefined();
+  socklen_t alen = sizeof(struct sockaddr_storage);
+  auto* sa = reinterpret_cast<struct sockaddr*>(s.addr);
+  int r = peer ? getpeername(fd, sa, &alen) : getsockname(fd, sa, &alen);
+  if (r == 0) *s.len = alen;
+  return Result(info.Env(), r);
+}
+
+Napi::Value GetSockName(const Napi::CallbackInfo& info) { return SockName(info, false); }
+Napi::Value GetPeerName(const Napi::CallbackInfo& info) { return SockName(info, true); }
+
+// encodeInet(host, port, slot) -> 0 | -EINVAL. Numeric hosts only (no DNS:
+// resolving is slow and belongs to the caller); IPv6 may carry %scope.
+Napi::Value EncodeInet(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t port;
+  Slot s;
+  if (info.Length() < 1 || !info[0].IsString()) {
+    ThrowType(env, "host must be a string");
+    return env.Undefined();
+  }
+  if (!ArgInt(info, 1, 0, 65535, &port, "port out of range") ||
+      !ArgSlot(info, 2, &s)) {
+    return env.Undefined();
+  }
+  std::string host = info[0].As<Napi::String>().Utf8Value();
+  memset(s.addr, 0, sizeof *s.addr);
+  auto* v4 = reinterpret_cast<struct sockaddr_in*>(s.addr);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+#ifdef __APPLE__
+    v4->sin_len = sizeof *v4;
+#endif
+    *s.len = sizeof *v4;
+    return Num(env, 0);
+  }
+  auto* v6 = reinterpret_cast<struct sockaddr_in6*>(s.addr);
+  std::string::size_type pct = host.find('%');
+  std::string bare = host.substr(0, pct);
+  if (inet_pton(AF_INET6, bare.c_str(), &v6->sin6_addr) != 1) {
+    return Num(env, -EINVAL);
+  }
+  if (pct != std::string::npos) {
+    std::string scope = host.substr(pct + 1);
+    char* end = nullptr;
+    unsigned long id = strtoul(scope.c_str(), &end, 10);
+    if (scope.empty() || *end != '\0') id = if_nametoindex(scope.c_str());
+    if (id == 0 || id > UINT32_MAX) return Num(env, -EINVAL);
+    v6->sin6_scope_id = static_cast<uint32_t>(id);
+  }
+  v6->sin6_family = AF_INET6;
+  v6->sin6_port = htons(static_cast<uint16_t>(port));
+#ifdef __APPLE__
+  v6->sin6_len = sizeof *v6;
+#endif
+  *s.len = sizeof *v6;
+  return Num(env, 0);
+}
+
+// encodeUnix(path bytes, abstract, slot) -> 0 | -ENAMETOOLONG
+Napi::Value EncodeUnix(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint8_t* path;
+  size_t len;
+  Slot s;
+  if (!ArgBytes(info, 0, &path, &len) || !ArgSlot(info, 2, &s)) {
+    return env.Undefined();
+  }
+  bool abstract = info.Length() > 1 && info[1].ToBoolean().Value();
+  auto* un = reinterpret_cast<struct sockaddr_un*>(s.addr);
+  memset(un, 0, sizeof *un);
+  un->sun_family = AF_UNIX;
+  size_t start = abstract ? 1 : 0;
+  // A path needs room for its terminating NUL; an abstract name does not.
+  size_t room = sizeof un->sun_path - start - (abstract ? 0 : 1);
+  if (len > room) return Num(env, -ENAMETOOLONG);
+  if (!abstract && memchr(path, 0, len) != nullptr) return Num(env, -EINVAL);
+  memcpy(un->sun_path + start, path, len);
+  *s.len = static_cast<uint32_t>(offsetof(struct sockaddr_un, sun_path) + start +
+                                 len + (abstract ? 0 : 1));
+  return Num(env, 0);
+}
+
+// decodeAddress(slot) -> { family, address, port, flowinfo, scopeid } for
+// inet, { family: 'unix', path: Buffer, abstract } for unix; null otherwise.
+Napi::Value DecodeAddress(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Slot s;
+  if (!ArgSlot(info, 0, &s)) return env.Undefined();
+  socklen_t len = SlotLen(s);
+  Napi::Object out = Napi::Object::New(env);
+  char text[INET6_ADDRSTRLEN];
+  if (len >= sizeof(struct sockaddr_in) && s.addr->ss_family == AF_INET) {
+    auto* v4 = reinterpret_cast<struct sockaddr_in*>(s.addr);
+    inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
+    out.Set("family", "IPv4");
+    out.Set("address", text);
+    out.Set("port", Num(env, ntohs(v4->sin_port)));
+    return out;
+  }
+  if (len >= sizeof(struct sockaddr_in6) && s.addr->ss_family == AF_INET6) {
+    auto* v6 = reinterpret_cast<struct sockaddr_in6*>(s.addr);
+    inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
+    out.Set("family", "IPv6");
+    out.Set("address", text);
+    out.Set("port", Num(env, ntohs(v6->sin6_port)));
+    out.Set("flowinfo", Num(env, ntohl(v6->sin6_flowinfo)));
+    out.Set("scopeid", Num(env, v6->sin6_scope_id));
+    return out;
+  }
+  // Linux reports an unnamed Unix peer (socketpair, unbound sender) with
+  // length 0; only Unix sockets do that.
+  if (len == 0) {
+    out.Set("family", "unix");
+    out.Set("path", Napi::Buffer<char>::New(env, 0));
+    out.Set("abstract", Napi::Boolean::New(env, false));
+    return out;
+  }
+  if (len >= offsetof(struct sockaddr_un, sun_path) &&
+      s.addr->ss_family == AF_UNIX) {
+    auto* un = reinterpret_cast<struct sockaddr_un*>(s.addr);
+    size_t n = len - offsetof(struct sockaddr_un, sun_path);
+    bool abstract = n > 0 && un->sun_path[0] == '\0';
+    const char* p = un->sun_path + (abstract ? 1 : 0);
+    if (abstract) {
+      n -= 1;
+    } else {
+      n = strnlen(p, n);
+    }
+    out.Set("family", "unix");
+    out.Set("path", Napi::Buffer<char>::Copy(env, p, n));
+    out.Set("abstract", Napi::Boolean::New(env, abstract));
+    return out;
+  }
+  return env.Null();
+}
+
+}  // namespace
+
+void ExportSysAddress(Napi::Env env, Napi::Object exports) {
+  static constexpr SysFunction kFns[] = {
+      {"getSockName", GetSockName}, {"getPeerName", GetPeerName},
+      {"encodeInet", EncodeInet},   {"encodeUnix", EncodeUnix},
+      {"decodeAddress", DecodeAddress},
+  };
+  ExportFunctions(env, exports, kFns);
+}
+
+}  // namespace edgeloop
