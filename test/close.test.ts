@@ -1,5 +1,5 @@
 /**
- * Closing sockets: deregistration before close (POLL-SEMANTICS rule 20),
+ * Closing sockets: deregistration before close (docs/POLL-SEMANTICS.md rule 20),
  * double close, mio 0.6's close-on-drop and write-then-drop, and use after
  * close.
  */

@@ -1,5 +1,5 @@
 /**
- * No descriptor leaks (POLL-SEMANTICS rule 19 and its neighbours): many
+ * No descriptor leaks (docs/POLL-SEMANTICS.md rule 19 and its neighbours): many
  * create/use/close cycles leave the number of entries in /proc/self/fd where
  * it was. Each loop is synchronous, so nothing else in the process opens or
  * closes fds while it runs.

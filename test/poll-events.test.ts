@@ -1,5 +1,5 @@
 /**
- * POLL-SEMANTICS rules 16-18: event capacity, timeouts and EINTR.
+ * docs/POLL-SEMANTICS.md rules 16-18: event capacity, timeouts and EINTR.
  *
  * A blocked poll blocks the JS thread, so whatever ends a blocking poll runs
  * in a worker thread: it writes to a socket, wakes a Waker, or sends this

@@ -1,5 +1,5 @@
 /**
- * POLL-SEMANTICS rules 1-8: registration, reregistration, deregistration.
+ * docs/POLL-SEMANTICS.md rules 1-8: registration, reregistration, deregistration.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {

@@ -1,5 +1,5 @@
 /**
- * POLL-SEMANTICS rules 9-12: level, edge and oneshot triggering, and interest
+ * docs/POLL-SEMANTICS.md rules 9-12: level, edge and oneshot triggering, and interest
  * filters, for TCP and UDP.
  */
 import { afterEach, describe, expect, it } from 'vitest';

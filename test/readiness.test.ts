@@ -1,5 +1,5 @@
 /**
- * Readiness mapping on Linux (POLL-SEMANTICS rules 12, 13 and 15): what a peer
+ * Readiness mapping on Linux (docs/POLL-SEMANTICS.md rules 12, 13 and 15): what a peer
  * shutdown, a reset and a refused connect look like, and that no flag is ever
  * set when its condition does not hold.
  */

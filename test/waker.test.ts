@@ -1,5 +1,5 @@
 /**
- * Waker: POLL-SEMANTICS rules 21 (wake from any thread, coalescing) and 22
+ * Waker: docs/POLL-SEMANTICS.md rules 21 (wake from any thread, coalescing) and 22
  * (one Waker per Poll), plus loading the addon inside worker threads.
  *
  * Worker code is plain JavaScript that requires the compiled package from
