@@ -171,9 +171,31 @@ export function runBounded(loop: EventLoop, ms = 5000): boolean {
   return Atomics.load(flag, 0) === 1;
 }
 
+/** One poll the loop made: the timeout it passed and the event count it got. */
+export interface PollRecord {
+  timeout: number | undefined;
+  returned: number;
+}
+
 /**
- * Records the timeout of every poll the loop makes (wraps this loop's
- * Poll instance; the library is untouched).
+ * Records every poll the loop makes, in order, once it has returned (wraps
+ * this loop's Poll instance; the library is untouched).
+ */
+export function recordPolls(loop: EventLoop): PollRecord[] {
+  const records: PollRecord[] = [];
+  const poll = loop.poll;
+  const original = poll.poll.bind(poll);
+  poll.poll = (events, timeoutMs) => {
+    const returned = original(events, timeoutMs);
+    records.push({ timeout: timeoutMs, returned });
+    return returned;
+  };
+  return records;
+}
+
+/**
+ * Records the timeout of every poll the loop makes, as soon as the poll
+ * starts (wraps this loop's Poll instance; the library is untouched).
  */
 export function spyPolls(loop: EventLoop): Array<number | undefined> {
   const timeouts: Array<number | undefined> = [];
