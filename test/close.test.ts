@@ -20,6 +20,8 @@ import {
   UnixStream,
   WOULD_BLOCK,
 } from '../src/index';
+import { later, own, runCleanups } from './cleanup';
+import { pair, pollWithEvents, waitReadable } from './poll-fixtures';
 import { expectEvents, expectNoEvents, openFdCount, tcpPair } from './util';
 import { onEpoll, onLibkqueue } from './platform';
 
@@ -27,22 +29,7 @@ import { onEpoll, onLibkqueue } from './platform';
 // Helpers local to this file
 // ---------------------------------------------------------------------------
 
-const opened: { close(): void }[] = [];
-function own<T extends { close(): void }>(thing: T): T {
-  opened.push(thing);
-  return thing;
-}
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const thing of opened.splice(0).reverse()) {
-    try {
-      thing.close();
-    } catch {
-      // already closed by the test
-    }
-  }
-  for (const child of children.splice(0)) child.kill('SIGKILL');
-});
+afterEach(runCleanups);
 
 let dir = '';
 beforeAll(() => {
@@ -52,24 +39,13 @@ afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-function pair(): { client: TcpStream; server: TcpStream } {
-  const p = tcpPair();
-  own(p.client);
-  own(p.server);
-  return p;
-}
-
-function newPoll(capacity = 16): { poll: Poll; events: Events } {
-  return { poll: own(new Poll()), events: new Events(capacity) };
-}
-
 /**
  * Starts a child process that holds a duplicate of `fd` (as its fd 3) and
  * checks, through /proc, that the child's fd 3 is the same socket.
  */
 function childHoldingDup(fd: number): ChildProcess {
   const child = spawn('sleep', ['30'], { stdio: ['ignore', 'ignore', 'ignore', fd] });
-  children.push(child);
+  later(() => child.kill('SIGKILL'));
   expect(child.pid, 'child process did not start').toBeTypeOf('number');
   const mine = fs.readlinkSync(`/proc/self/fd/${fd}`);
   expect(mine).toMatch(/^socket:\[\d+\]$/);
@@ -85,17 +61,6 @@ function tokensOver(poll: Poll, events: Events, rounds: number, ms: number): num
     for (let i = 0; i < events.length; i++) seen.push(events.token(i));
   }
   return seen;
-}
-
-function waitReadable(source: { fd: number }, timeoutMs = 2000): void {
-  const poll = new Poll();
-  const events = new Events(2);
-  try {
-    poll.register(source, 1, Interest.READABLE);
-    poll.poll(events, timeoutMs);
-  } finally {
-    poll.close();
-  }
 }
 
 function expectClosedError(fn: () => unknown): void {
@@ -119,7 +84,7 @@ function unixPath(): string {
 describe('rule 20: close deregisters before closing the fd', () => {
   it('no event arrives under the old token after close while a child process holds a dup of the fd', () => {
     const { client, server } = pair();
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(server, 42, Interest.READABLE);
     childHoldingDup(server.fd);
     server.close();
@@ -135,7 +100,7 @@ describe('rule 20: close deregisters before closing the fd', () => {
     // This is the pitfall rule 20 guards against; it shows the dup set-up
     // above really would deliver events if close did not deregister.
     const { client, server } = pair();
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(server.fd, 43, Interest.READABLE);
     childHoldingDup(server.fd);
     server.close();
@@ -145,8 +110,8 @@ describe('rule 20: close deregisters before closing the fd', () => {
 
   it('a socket registered with two Polls leaves both when closed', () => {
     const { client, server } = pair();
-    const a = newPoll();
-    const b = newPoll();
+    const a = pollWithEvents();
+    const b = pollWithEvents();
     a.poll.register(server, 1, Interest.READABLE);
     b.poll.register(server, 2, Interest.READABLE);
     childHoldingDup(server.fd);
@@ -159,7 +124,7 @@ describe('rule 20: close deregisters before closing the fd', () => {
   it('closing one registered socket leaves the other registrations working', () => {
     const p1 = pair();
     const p2 = pair();
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(p1.server, 1, Interest.READABLE);
     poll.register(p2.server, 2, Interest.READABLE);
     p1.server.close();
@@ -169,7 +134,7 @@ describe('rule 20: close deregisters before closing the fd', () => {
   });
 
   it('the fd number freed by close can be registered again at once (no EEXIST, no stale event)', () => {
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     const first = pair();
     poll.register(first.server, 7, Interest.READABLE);
     first.client.write(Buffer.from('pending'));
@@ -210,7 +175,7 @@ describe('closing twice is harmless', () => {
 
   it('a registered socket can be closed twice', () => {
     const { server } = pair();
-    const { poll } = newPoll();
+    const { poll } = pollWithEvents();
     poll.register(server, 1, Interest.READABLE);
     server.close();
     expect(() => server.close()).not.toThrow();
@@ -262,7 +227,7 @@ describe('closing twice is harmless', () => {
 describe('mio 0.6 close-on-drop and write-then-drop', () => {
   it('closing the accepted side makes the client readable, then read() returns 0', () => {
     const { client, server } = pair();
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(client, 1, Interest.READABLE);
     expectNoEvents(poll, events);
     server.close();
@@ -283,7 +248,7 @@ describe('mio 0.6 close-on-drop and write-then-drop', () => {
     expect(sent).toBeGreaterThan(0);
     client.close();
 
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(server, 2, Interest.READABLE);
     const got = Buffer.alloc(sent + 1);
     let recvd = 0;
@@ -387,7 +352,7 @@ describe('use after close throws TypeError ERR_SOCKET_CLOSED', () => {
   });
 
   it('Poll.register, reregister and deregister of a closed socket', () => {
-    const { poll } = newPoll();
+    const { poll } = pollWithEvents();
     const s = stream();
     expectClosedError(() => poll.register(s, 1, Interest.READABLE));
     expectClosedError(() => poll.reregister(s, 1, Interest.READABLE));
@@ -396,7 +361,7 @@ describe('use after close throws TypeError ERR_SOCKET_CLOSED', () => {
 
   it('deregister after closing a registered socket', () => {
     const { server } = pair();
-    const { poll } = newPoll();
+    const { poll } = pollWithEvents();
     poll.register(server, 1, Interest.READABLE);
     server.close();
     expectClosedError(() => poll.deregister(server));

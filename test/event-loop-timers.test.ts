@@ -6,7 +6,10 @@
  * how fast.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { assertDistFresh, later, newLoop, recordPolls, runBounded, runCleanups, within } from './event-loop-util';
+import { newLoop, recordPolls, runBounded } from './event-loop-util';
+import { assertDistFresh } from './dist';
+import { later, runCleanups } from './cleanup';
+import { within } from './waits';
 
 beforeAll(assertDistFresh);
 afterEach(runCleanups);

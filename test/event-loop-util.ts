@@ -10,7 +10,6 @@
  * Workers load the compiled package from dist/: run `npx tsc -p .` first.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
   EventLoop,
@@ -24,38 +23,12 @@ import {
   type InetAddress,
   type LoopListener,
 } from '../src/index';
+import { later, own } from './cleanup';
+import { DIST_INDEX } from './dist';
 import { waitWritable } from './util';
-
-export const DIST_INDEX = path.resolve(__dirname, '..', 'dist', 'index.js');
 
 /** Bits of a token that hold the slab key (the rest is the generation). */
 export const KEY_MASK = 0xfffff;
-
-// ------------------------------------------------------------------ cleanup
-
-const cleanups: Array<() => unknown> = [];
-
-/** Closes `thing` after the test, even when the test fails. */
-export function own<T extends { close(): unknown }>(thing: T): T {
-  cleanups.push(() => thing.close());
-  return thing;
-}
-
-/** Runs `fn` after the test (newest first). */
-export function later(fn: () => unknown): void {
-  cleanups.push(fn);
-}
-
-/** For afterEach: runs every cleanup, newest first, ignoring failures. */
-export async function runCleanups(): Promise<void> {
-  while (cleanups.length > 0) {
-    try {
-      await cleanups.pop()!();
-    } catch {
-      // already closed by the test, or half-built
-    }
-  }
-}
 
 /** A loop that is closed after the test. */
 export function newLoop(options?: EventLoopOptions): EventLoop {
@@ -206,28 +179,6 @@ export function spyPolls(loop: EventLoop): Array<number | undefined> {
     return original(events, timeoutMs);
   };
   return timeouts;
-}
-
-/** Rejects after `ms` so that no await can hang the suite. */
-export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
-}
-
-/** Throws unless dist/ is at least as new as every src/ file (workers load dist/). */
-export function assertDistFresh(): void {
-  if (!fs.existsSync(DIST_INDEX)) throw new Error('dist/ is missing: run `npx tsc -p .` first');
-  const srcDir = path.resolve(__dirname, '..', 'src');
-  for (const rel of fs.readdirSync(srcDir, { recursive: true }) as string[]) {
-    if (!rel.endsWith('.ts')) continue;
-    const out = path.join(path.dirname(DIST_INDEX), rel.replace(/\.ts$/, '.js'));
-    if (!fs.existsSync(out) || fs.statSync(out).mtimeMs + 1 < fs.statSync(path.join(srcDir, rel)).mtimeMs) {
-      throw new Error(`dist/ is older than src/${rel}: run \`npx tsc -p .\` first`);
-    }
-  }
 }
 
 // ---------------------------------------------------------------- handlers

@@ -7,9 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  Events,
   Interest,
-  Poll,
   SysError,
   UnixDatagram,
   UnixListener,
@@ -18,6 +16,8 @@ import {
   type Received,
   type UnixAddress,
 } from '../src/index';
+import { own, runCleanups } from './cleanup';
+import { acceptOne, catchError, readExactly, waitReady } from './poll-fixtures';
 
 // ---------------------------------------------------------------------------
 // Helpers local to this file
@@ -26,20 +26,7 @@ import {
 /** Bytes in sockaddr_un.sun_path on Linux. */
 const SUN_PATH = 108;
 
-const opened: { close(): void }[] = [];
-function own<T extends { close(): void }>(thing: T): T {
-  opened.push(thing);
-  return thing;
-}
-afterEach(() => {
-  for (const thing of opened.splice(0).reverse()) {
-    try {
-      thing.close();
-    } catch {
-      // already closed by the test
-    }
-  }
-});
+afterEach(runCleanups);
 
 let dir = '';
 beforeAll(() => {
@@ -66,62 +53,11 @@ function pathOfLength(bytes: number): string {
   return prefix + 'x'.repeat(bytes - prefix.length);
 }
 
-function waitReady(source: { fd: number }, interest: number, timeoutMs = 2000): number {
-  const poll = new Poll();
-  const events = new Events(2);
-  try {
-    poll.register(source, 1, interest);
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (poll.poll(events, Math.max(1, deadline - Date.now())) > 0) return events.readiness(0);
-    }
-    return 0;
-  } finally {
-    poll.close();
-  }
-}
-
-function acceptOne(listener: UnixListener): UnixStream {
-  const deadline = Date.now() + 2000;
-  while (Date.now() < deadline) {
-    const s = listener.accept();
-    if (s !== WOULD_BLOCK) return own(s);
-    waitReady(listener, Interest.READABLE, Math.max(1, deadline - Date.now()));
-  }
-  throw new Error('no connection to accept within 2 s');
-}
-
-function readExactly(stream: UnixStream, n: number, timeoutMs = 2000): Buffer {
-  const out = Buffer.alloc(n);
-  let got = 0;
-  const deadline = Date.now() + timeoutMs;
-  while (got < n && Date.now() < deadline) {
-    const r = stream.read(out, got, n - got);
-    if (r === 0) break;
-    if (r === WOULD_BLOCK) {
-      waitReady(stream, Interest.READABLE, Math.max(1, deadline - Date.now()));
-      continue;
-    }
-    got += r;
-  }
-  return out.subarray(0, got);
-}
-
 function recvFromWaiting(sock: UnixDatagram, buf: Uint8Array): Received<UnixAddress> {
   expect(waitReady(sock, Interest.READABLE) & 1, 'datagram never arrived').toBe(1);
   const r = sock.recvFrom(buf);
   if (r === WOULD_BLOCK) throw new Error('readable, yet recvFrom returned WOULD_BLOCK');
   return r;
-}
-
-function catchError(fn: () => unknown): Error & { code?: string; syscall?: string } {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(Error);
-    return err as Error & { code?: string; syscall?: string };
-  }
-  throw new Error('expected an error, nothing was thrown');
 }
 
 // ---------------------------------------------------------------------------
