@@ -5,9 +5,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   Events,
   Interest,
@@ -24,6 +23,7 @@ import { later, own, runCleanups } from './cleanup';
 import { pair, pollWithEvents, waitReadable } from './poll-fixtures';
 import { expectEvents, expectNoEvents, openFdCount, tcpPair } from './util';
 import { onEpoll, onLibkqueue } from './platform';
+import { useTempDir } from './temp-dir';
 
 // ---------------------------------------------------------------------------
 // Helpers local to this file
@@ -31,13 +31,7 @@ import { onEpoll, onLibkqueue } from './platform';
 
 afterEach(runCleanups);
 
-let dir = '';
-beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeloop-close-'));
-});
-afterAll(() => {
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const tmp = useTempDir('edgeloop-close-');
 
 /**
  * Starts a child process that holds a duplicate of `fd` (as its fd 3) and
@@ -76,7 +70,7 @@ function expectClosedError(fn: () => unknown): void {
 
 let names = 0;
 function unixPath(): string {
-  return path.join(dir, `c${++names}.sock`);
+  return path.join(tmp.path, `c${++names}.sock`);
 }
 
 // ---------------------------------------------------------------------------

@@ -3,9 +3,8 @@
  * Linux abstract name, socketpairs, datagrams, and path-length limits.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   Interest,
   SysError,
@@ -18,6 +17,7 @@ import {
 } from '../src/index';
 import { own, runCleanups } from './cleanup';
 import { acceptOne, catchError, readExactly, waitReady } from './poll-fixtures';
+import { useTempDir } from './temp-dir';
 
 // ---------------------------------------------------------------------------
 // Helpers local to this file
@@ -28,28 +28,22 @@ const SUN_PATH = 108;
 
 afterEach(runCleanups);
 
-let dir = '';
-beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeloop-unix-'));
-});
-afterAll(() => {
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const tmp = useTempDir('edgeloop-unix-');
 
 let counter = 0;
-/** A fresh socket path inside the test's temp dir. */
+/** A fresh socket path inside the test's temp tmp.path. */
 function sockPath(): string {
-  return path.join(dir, `s${++counter}.sock`);
+  return path.join(tmp.path, `s${++counter}.sock`);
 }
 /** A fresh abstract name, without the leading NUL. */
 function abstractName(): string {
   return `edgeloop-test-${process.pid}-${++counter}-${Math.random().toString(36).slice(2)}`;
 }
 
-/** A path of exactly `bytes` bytes inside the temp dir. */
+/** A path of exactly `bytes` bytes inside the temp tmp.path. */
 function pathOfLength(bytes: number): string {
-  const prefix = path.join(dir, `p${++counter}-`);
-  if (prefix.length >= bytes) throw new Error(`temp dir path too long to build a ${bytes}-byte path`);
+  const prefix = path.join(tmp.path, `p${++counter}-`);
+  if (prefix.length >= bytes) throw new Error(`temp tmp.path path too long to build a ${bytes}-byte path`);
   return prefix + 'x'.repeat(bytes - prefix.length);
 }
 
@@ -114,7 +108,7 @@ describe('UnixListener / UnixStream on a filesystem path', () => {
   });
 
   it('connecting to a path that does not exist throws SysError ENOENT', () => {
-    const err = catchError(() => own(UnixStream.connect(path.join(dir, 'missing.sock'))));
+    const err = catchError(() => own(UnixStream.connect(path.join(tmp.path, 'missing.sock'))));
     expect(err).toBeInstanceOf(SysError);
     expect(err.code).toBe('ENOENT');
     expect(err.syscall).toBe('connect');
@@ -337,7 +331,7 @@ describe('UnixDatagram', () => {
 
   it('sendTo a path with no socket throws SysError ENOENT', () => {
     const a = own(UnixDatagram.unbound());
-    const err = catchError(() => a.sendTo(Buffer.from('x'), path.join(dir, 'nobody.sock')));
+    const err = catchError(() => a.sendTo(Buffer.from('x'), path.join(tmp.path, 'nobody.sock')));
     expect(err).toBeInstanceOf(SysError);
     expect(err.code).toBe('ENOENT');
     expect(err.syscall).toBe('sendto');
@@ -361,7 +355,7 @@ describe('Unix path length', () => {
   });
 
   it('a very long path (300 bytes) is rejected with ENAMETOOLONG before any socket is opened', () => {
-    const p = path.join(dir, 'y'.repeat(300));
+    const p = path.join(tmp.path, 'y'.repeat(300));
     const err = catchError(() => own(UnixDatagram.bind(p)));
     expect(err.code).toBe('ENAMETOOLONG');
   });

@@ -9,13 +9,11 @@
  * Loopback only; every wait is bounded; child processes are killed by pid.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import type { Worker } from 'node:worker_threads';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LoopWorkers, TcpListener } from '../src/index';
+import { useTempDir } from './temp-dir';
 
 // ---------------------------------------------------------------------------
 // Helpers local to this file
@@ -34,19 +32,7 @@ afterEach(async () => {
   }
 });
 
-let tmpDir = '';
-beforeAll(() => {
-  tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeloop-workers-'));
-});
-afterAll(() => {
-  fs.rmSync(tmpDir, { recursive: true, force: true });
-});
-
-function writeScript(name: string, body: string): string {
-  const file = path.join(tmpDir, name);
-  fs.writeFileSync(file, body);
-  return file;
-}
+const tmp = useTempDir('edgeloop-workers-');
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -156,7 +142,7 @@ function lastJson(stdout: string): Record<string, unknown> {
 describe('LoopWorkers with SO_REUSEPORT', () => {
   let workerScript = '';
   beforeAll(() => {
-    workerScript = writeScript(
+    workerScript = tmp.write(
       'reuseport-worker.js',
       `'use strict';
 const { EventLoop, runLoopInWorker, WOULD_BLOCK } = require(${JSON.stringify(DIST)});
@@ -235,7 +221,7 @@ runLoopInWorker(loop);
 describe('a worker ending with a live loop', () => {
   let driver = '';
   beforeAll(() => {
-    writeScript(
+    tmp.write(
       'trivial-worker.js',
       `'use strict';
 require('node:worker_threads').parentPort.postMessage({ event: 'ready' });
@@ -244,7 +230,7 @@ setInterval(() => {}, 1000);
     );
     // Control: the same kind of work (a listener and a connection in the
     // worker) with node:net instead of edgeloop, ended the same way.
-    writeScript(
+    tmp.write(
       'control-worker.js',
       `'use strict';
 const net = require('node:net');
@@ -264,7 +250,7 @@ server.listen(0, '127.0.0.1', () => {
     // Attached loop: a listener, an accepted connection and the client end
     // (all edgeloop sockets), plus a pending loop timer; the worker is ended
     // while attached, by terminate() or by process.exit() inside it.
-    writeScript(
+    tmp.write(
       'attached-worker.js',
       `'use strict';
 const { EventLoop, TcpStream, WOULD_BLOCK } = require(${JSON.stringify(DIST)});
@@ -306,7 +292,7 @@ const t = setInterval(() => {
     );
     // Blocking loop: run() through runLoopInWorker, with a connection the
     // program never closes; stopped from the main thread with stopRemote.
-    writeScript(
+    tmp.write(
       'running-worker.js',
       `'use strict';
 const { EventLoop, TcpStream, runLoopInWorker, WOULD_BLOCK } = require(${JSON.stringify(DIST)});
@@ -348,7 +334,7 @@ runLoopInWorker(loop);
     );
     // Idle loop: created, listening, a connection pending, never attached,
     // run or closed; the worker is terminated.
-    writeScript(
+    tmp.write(
       'idle-worker.js',
       `'use strict';
 const { EventLoop, TcpStream } = require(${JSON.stringify(DIST)});
@@ -363,14 +349,14 @@ setInterval(() => {}, 1000);
     );
     // The driver runs in its own process: an abort shows as a signal, and
     // vitest's own descriptors do not move the count.
-    driver = writeScript(
+    driver = tmp.write(
       'fd-driver.js',
       `'use strict';
 const { Worker } = require('node:worker_threads');
 const fs = require('node:fs');
 const path = require('node:path');
 const { EventLoop } = require(${JSON.stringify(DIST)}); // loaded before the baseline
-const dir = ${JSON.stringify(tmpDir)};
+const dir = ${JSON.stringify(tmp.path)};
 const scenario = process.argv[2];
 const fdCount = () => fs.readdirSync('/proc/self/fd').length;
 const fdList = () => fs.readdirSync('/proc/self/fd').map((f) => {
@@ -468,7 +454,7 @@ describe('a worker blocked in run() is ended by Node', () => {
   let blockedWorker = '';
   let child = '';
   beforeAll(() => {
-    blockedWorker = writeScript(
+    blockedWorker = tmp.write(
       'blocked-worker.js',
       `'use strict';
 const { EventLoop, runLoopInWorker } = require(${JSON.stringify(DIST)});
@@ -477,7 +463,7 @@ loop.listen('127.0.0.1:0', () => ({}));
 runLoopInWorker(loop); // no timers, no traffic: blocks in epoll_wait(-1)
 `,
     );
-    child = writeScript(
+    child = tmp.write(
       'blocked-main.js',
       `'use strict';
 const { LoopWorkers } = require(${JSON.stringify(DIST)});
