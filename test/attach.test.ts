@@ -11,13 +11,15 @@
  */
 import * as net from 'node:net';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EventLoop, WOULD_BLOCK, type Connection, type ConnectionHandler } from '../src/index';
+import { EventLoop, WOULD_BLOCK } from '../src/index';
 import { later, runCleanups } from './cleanup';
 import { DIST } from './dist';
 import { LineChild } from './line-child';
 import { NetClient } from './net-client';
 import { sleep } from './waits';
 import { useTempDir } from './temp-dir';
+import { ECHO_HANDLER_JS } from './scripts';
+import { echoHandler } from './event-loop-util';
 
 // ---------------------------------------------------------------------------
 // Helpers local to this file
@@ -25,26 +27,11 @@ import { useTempDir } from './temp-dir';
 
 afterEach(runCleanups);
 
-/** An echo handler factory for `loop`. */
-function echo(loop: EventLoop): (conn: Connection) => ConnectionHandler {
-  return () => ({
-    onReadable(conn) {
-      const buf = loop.readBuffer;
-      for (;;) {
-        const n = conn.read(buf);
-        if (n === WOULD_BLOCK) return;
-        if (n === 0) return conn.end();
-        conn.write(buf, 0, n);
-      }
-    },
-  });
-}
-
 /** An attached echo loop on 127.0.0.1, closed after the test. */
 function attachedEcho(): { loop: EventLoop; port: number } {
   const loop = new EventLoop();
   later(() => loop.close());
-  const listener = loop.listen('127.0.0.1:0', echo(loop));
+  const listener = loop.listen('127.0.0.1:0', () => echoHandler(loop));
   loop.attach();
   return { loop, port: (listener.socket.localAddress() as { port: number }).port };
 }
@@ -197,17 +184,7 @@ describe('attach(): ref() and unref()', () => {
 const { EventLoop, WOULD_BLOCK } = require(${JSON.stringify(DIST)});
 const mode = process.argv[2];
 const loop = new EventLoop();
-const listener = loop.listen('127.0.0.1:0', () => ({
-  onReadable(conn) {
-    const buf = loop.readBuffer;
-    for (;;) {
-      const n = conn.read(buf);
-      if (n === WOULD_BLOCK) return;
-      if (n === 0) return conn.end();
-      conn.write(buf, 0, n);
-    }
-  },
-}));
+const listener = loop.listen('127.0.0.1:0', ${ECHO_HANDLER_JS});
 if (mode === 'unref-before-attach') loop.unref();
 loop.attach();
 if (mode === 'unref' || mode === 'unref-timers' || mode === 'unref-serve') loop.unref();

@@ -24,6 +24,8 @@ export class LineChild extends Waitable {
   exit: ChildExit | null = null;
   /** Resolves once the child exited. */
   readonly exited: Promise<ChildExit>;
+  /** Resolves once its output pipes closed too (after the exit): all output is in. */
+  readonly drained: Promise<void>;
   private partial = '';
 
   constructor(
@@ -48,6 +50,14 @@ export class LineChild extends Waitable {
         this.exit = { code, signal };
         this.notify();
         resolve(this.exit);
+      });
+    });
+    this.drained = new Promise((resolve) => {
+      proc.once('close', () => {
+        if (this.partial !== '') this.lines.push(this.partial);
+        this.partial = '';
+        this.notify();
+        resolve();
       });
     });
   }
@@ -126,6 +136,22 @@ export class LineChild extends Waitable {
   /** Waits for the exit; returns it. */
   async waitExit(ms = 15000): Promise<ChildExit> {
     return within(this.exited, ms, `${this.name} to exit (${this.describeState()})`);
+  }
+
+  /**
+   * Waits (up to `ms`) for the child to finish on its own and for its
+   * output; kills it by pid when it does not. `killed` says which.
+   */
+  async runToEnd(ms: number): Promise<ChildExit & { killed: boolean }> {
+    let killed = false;
+    try {
+      await within(this.exited, ms, `${this.name} to finish`);
+    } catch {
+      killed = true;
+      await this.kill();
+    }
+    await within(this.drained, 5000, `${this.name} output`).catch(() => undefined);
+    return { ...(this.exit ?? { code: null, signal: null }), killed };
   }
 
   /** SIGKILL to this child's pid only, if it is still running; waits (bounded) for the exit. */

@@ -5,79 +5,38 @@
  * worker that Node cannot end.
  *
  * Worker scripts are plain JS written to a temp dir; they require the
- * compiled package (/work/main/dist), so run `npx tsc -p .` first.
+ * compiled package (dist/; `npm test` builds it first).
  * Loopback only; every wait is bounded; child processes are killed by pid.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import type { Worker } from 'node:worker_threads';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LoopWorkers, TcpListener } from '../src/index';
 import { useTempDir } from './temp-dir';
+import { later, runCleanups } from './cleanup';
+import { DIST } from './dist';
+import { LineChild } from './line-child';
+import { NetClient } from './net-client';
+import { within } from './waits';
+import { ECHO_HANDLER_JS } from './scripts';
 
 // ---------------------------------------------------------------------------
 // Helpers local to this file
 // ---------------------------------------------------------------------------
 
-const DIST = '/work/main/dist';
-
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) {
-    try {
-      await fn();
-    } catch {
-      // already cleaned up by the test
-    }
-  }
-});
+afterEach(runCleanups);
 
 const tmp = useTempDir('edgeloop-workers-');
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Rejects with `what` if `p` does not settle within `ms`. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
 /** Connects, sends `msg`, and resolves with the first line of the reply. */
-function requestLine(port: number, msg: string, ms = 5000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    let got = '';
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`no reply from port ${port} within ${ms} ms (got ${JSON.stringify(got)})`));
-    }, ms);
-    sock.setEncoding('latin1');
-    sock.on('connect', () => sock.write(msg));
-    sock.on('data', (d: string) => {
-      got += d;
-      const nl = got.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(timer);
-        sock.destroy();
-        resolve(got.slice(0, nl));
-      }
-    });
-    sock.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    sock.on('close', () => {
-      clearTimeout(timer);
-      reject(new Error(`closed before a reply line (got ${JSON.stringify(got)})`));
-    });
-  });
+async function requestLine(port: number, msg: string, ms = 5000): Promise<string> {
+  const c = await NetClient.connect(port);
+  c.write(msg);
+  await c.until(() => c.text.includes('\n') || c.closed, ms, 'a reply line');
+  c.destroy();
+  const nl = c.text.indexOf('\n');
+  if (nl < 0) throw new Error(`closed before a reply line (got ${JSON.stringify(c.text)})`);
+  return c.text.slice(0, nl);
 }
 
 /** Resolves with the error code of a connect attempt ('' if it connected). */
@@ -101,31 +60,14 @@ function connectError(port: number, ms = 2000): Promise<string> {
 }
 
 /** Runs `node script args` to completion (killed by pid after `ms`). */
-function runChild(
+async function runChild(
   script: string,
   args: string[],
   ms: number,
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; killed: boolean }> {
-  return new Promise((resolve) => {
-    const proc: ChildProcess = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let killed = false;
-    proc.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
-      killed = true;
-      if (proc.pid !== undefined && proc.exitCode === null && proc.signalCode === null) process.kill(proc.pid, 'SIGKILL');
-    }, ms);
-    cleanups.push(() => {
-      if (proc.pid !== undefined && proc.exitCode === null && proc.signalCode === null) process.kill(proc.pid, 'SIGKILL');
-    });
-    proc.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      // Let the pipes drain.
-      setImmediate(() => resolve({ code, signal, stdout, stderr, killed }));
-    });
-  });
+  const child = LineChild.node(script, [script, ...args]);
+  const end = await child.runToEnd(ms);
+  return { ...end, stdout: child.lines.join('\n'), stderr: child.stderr };
 }
 
 /** The last JSON line a child printed. */
@@ -182,7 +124,7 @@ runLoopInWorker(loop);
       reservation.close();
     }
     let stopped = false;
-    cleanups.push(async () => {
+    later(async () => {
       if (!stopped) await within(workers.stop(), 5000, 'stop() in cleanup');
     });
     const exits = workers.threads.map(
@@ -257,17 +199,7 @@ const { EventLoop, TcpStream, WOULD_BLOCK } = require(${JSON.stringify(DIST)});
 const fs = require('node:fs');
 const { parentPort, workerData } = require('node:worker_threads');
 const loop = new EventLoop();
-const listener = loop.listen('127.0.0.1:0', () => ({
-  onReadable(conn) {
-    const buf = loop.readBuffer;
-    for (;;) {
-      const n = conn.read(buf);
-      if (n === WOULD_BLOCK) return;
-      if (n === 0) return conn.end();
-      conn.write(buf, 0, n);
-    }
-  },
-}));
+const listener = loop.listen('127.0.0.1:0', ${ECHO_HANDLER_JS});
 loop.setInterval(() => {}, 60000);
 loop.attach();
 const client = TcpStream.connect(listener.socket.localAddress());
@@ -299,17 +231,7 @@ const { EventLoop, TcpStream, runLoopInWorker, WOULD_BLOCK } = require(${JSON.st
 const fs = require('node:fs');
 const { parentPort } = require('node:worker_threads');
 const loop = new EventLoop();
-const listener = loop.listen('127.0.0.1:0', () => ({
-  onReadable(conn) {
-    const buf = loop.readBuffer;
-    for (;;) {
-      const n = conn.read(buf);
-      if (n === WOULD_BLOCK) return;
-      if (n === 0) return conn.end();
-      conn.write(buf, 0, n);
-    }
-  },
-}));
+const listener = loop.listen('127.0.0.1:0', ${ECHO_HANDLER_JS});
 const client = TcpStream.connect(listener.socket.localAddress());
 let reported = false;
 const probe = Buffer.alloc(16);
