@@ -9,155 +9,31 @@
  * Loopback only. Every wait is bounded; every child process is started here
  * and killed by its own handle (pid) if it is still running at the end.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EventLoop, WOULD_BLOCK, type Connection, type ConnectionHandler } from '../src/index';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { EventLoop, WOULD_BLOCK } from '../src/index';
+import { later, runCleanups } from './cleanup';
+import { DIST } from './dist';
+import { LineChild } from './line-child';
+import { NetClient } from './net-client';
+import { sleep } from './waits';
+import { useTempDir } from './temp-dir';
+import { ECHO_HANDLER_JS } from './scripts';
+import { echoHandler } from './event-loop-util';
 
 // ---------------------------------------------------------------------------
 // Helpers local to this file
 // ---------------------------------------------------------------------------
 
-const DIST = '/work/main/dist';
-
-/** Things to close after each test, newest first. */
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const fn of cleanups.splice(0).reverse()) {
-    try {
-      fn();
-    } catch {
-      // already closed by the test
-    }
-  }
-});
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** An echo handler factory for `loop`. */
-function echo(loop: EventLoop): (conn: Connection) => ConnectionHandler {
-  return () => ({
-    onReadable(conn) {
-      const buf = loop.readBuffer;
-      for (;;) {
-        const n = conn.read(buf);
-        if (n === WOULD_BLOCK) return;
-        if (n === 0) return conn.end();
-        conn.write(buf, 0, n);
-      }
-    },
-  });
-}
+afterEach(runCleanups);
 
 /** An attached echo loop on 127.0.0.1, closed after the test. */
 function attachedEcho(): { loop: EventLoop; port: number } {
   const loop = new EventLoop();
-  cleanups.push(() => loop.close());
-  const listener = loop.listen('127.0.0.1:0', echo(loop));
+  later(() => loop.close());
+  const listener = loop.listen('127.0.0.1:0', () => echoHandler(loop));
   loop.attach();
   return { loop, port: (listener.socket.localAddress() as { port: number }).port };
-}
-
-/**
- * A node:net client with a receive buffer and event-driven, time-bounded
- * waits (every wait rejects after `ms`).
- */
-class Client {
-  private received = '';
-  private waiters = new Set<() => void>();
-  closed = false;
-  ended = false;
-
-  private constructor(readonly sock: net.Socket) {
-    sock.setEncoding('latin1');
-    sock.setNoDelay(true);
-    sock.on('data', (d: string) => {
-      this.received += d;
-      this.notify();
-    });
-    sock.on('end', () => {
-      this.ended = true;
-      this.notify();
-    });
-    sock.on('close', () => {
-      this.closed = true;
-      this.notify();
-    });
-    sock.on('error', () => {
-      // surfaced as 'close'
-    });
-  }
-
-  static connect(port: number, ms = 2000): Promise<Client> {
-    return new Promise((resolve, reject) => {
-      const sock = net.connect({ host: '127.0.0.1', port });
-      const timer = setTimeout(() => {
-        sock.destroy();
-        reject(new Error(`connect to ${port} timed out`));
-      }, ms);
-      sock.once('connect', () => {
-        clearTimeout(timer);
-        const c = new Client(sock);
-        cleanups.push(() => c.destroy());
-        resolve(c);
-      });
-      sock.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-    });
-  }
-
-  private notify(): void {
-    for (const w of [...this.waiters]) w();
-  }
-
-  /** Waits until `cond()` holds; rejects after `ms`. */
-  until(cond: () => boolean, ms: number, what: string): Promise<void> {
-    if (cond()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (!cond()) return;
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(new Error(`timed out after ${ms} ms waiting for ${what} (received ${JSON.stringify(this.received)})`));
-      }, ms);
-      this.waiters.add(check);
-    });
-  }
-
-  /** Takes the next `n` received characters, waiting up to `ms`. */
-  async read(n: number, ms = 2000): Promise<string> {
-    await this.until(() => this.received.length >= n || this.closed, ms, `${n} bytes`);
-    if (this.received.length < n) throw new Error(`connection closed after ${JSON.stringify(this.received)}`);
-    const out = this.received.slice(0, n);
-    this.received = this.received.slice(n);
-    return out;
-  }
-
-  /** Sends `msg` and waits for as many bytes back. */
-  async exchange(msg: string, ms = 2000): Promise<string> {
-    this.sock.write(msg);
-    return this.read(msg.length, ms);
-  }
-
-  /** What arrived and was not taken yet. */
-  get pending(): string {
-    return this.received;
-  }
-
-  destroy(): void {
-    this.sock.destroy();
-  }
 }
 
 /** A node:net echo server on 127.0.0.1 (another port), closed after the test. */
@@ -169,7 +45,7 @@ async function netEchoServer(): Promise<number> {
     s.on('error', () => {});
     s.pipe(s);
   });
-  cleanups.push(() => {
+  later(() => {
     for (const s of sockets) s.destroy();
     server.close();
   });
@@ -182,110 +58,7 @@ async function netEchoServer(): Promise<number> {
 
 // --- child processes -------------------------------------------------------
 
-let tmpDir = '';
-beforeAll(() => {
-  tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeloop-attach-'));
-});
-afterAll(() => {
-  fs.rmSync(tmpDir, { recursive: true, force: true });
-});
-
-function writeScript(name: string, body: string): string {
-  const file = path.join(tmpDir, name);
-  fs.writeFileSync(file, body);
-  return file;
-}
-
-/** A child process whose stdout is read line by line; killed after the test. */
-class Child {
-  readonly proc: ChildProcess;
-  readonly lines: string[] = [];
-  stderr = '';
-  exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-  private waiters = new Set<() => void>();
-
-  constructor(script: string, args: string[] = []) {
-    this.proc = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let partial = '';
-    this.proc.stdout!.setEncoding('utf8');
-    this.proc.stdout!.on('data', (d: string) => {
-      partial += d;
-      const parts = partial.split('\n');
-      partial = parts.pop()!;
-      this.lines.push(...parts.filter((l) => l.length > 0));
-      this.notify();
-    });
-    this.proc.stderr!.setEncoding('utf8');
-    this.proc.stderr!.on('data', (d: string) => {
-      this.stderr += d;
-    });
-    this.proc.on('exit', (code, signal) => {
-      this.exit = { code, signal };
-      this.notify();
-    });
-    cleanups.push(() => this.kill());
-  }
-
-  private notify(): void {
-    for (const w of [...this.waiters]) w();
-  }
-
-  /** Waits until `cond()` holds; rejects after `ms`. */
-  until(cond: () => boolean, ms: number, what: string): Promise<void> {
-    if (cond()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (!cond()) return;
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(
-          new Error(
-            `timed out after ${ms} ms waiting for ${what}; stdout=${JSON.stringify(this.lines)} stderr=${JSON.stringify(this.stderr)}`,
-          ),
-        );
-      }, ms);
-      this.waiters.add(check);
-    });
-  }
-
-  /** Messages printed as JSON lines. */
-  messages(): Record<string, unknown>[] {
-    const out: Record<string, unknown>[] = [];
-    for (const l of this.lines) {
-      try {
-        out.push(JSON.parse(l) as Record<string, unknown>);
-      } catch {
-        // not a JSON line
-      }
-    }
-    return out;
-  }
-
-  /** Waits for a JSON line with `event` and returns it. */
-  async message(event: string, ms = 5000): Promise<Record<string, unknown>> {
-    await this.until(() => this.messages().some((m) => m.event === event), ms, `child event ${event}`);
-    return this.messages().find((m) => m.event === event)!;
-  }
-
-  get alive(): boolean {
-    return this.exit === null;
-  }
-
-  /** SIGKILL to this child's pid only, if it is still running. */
-  kill(): void {
-    if (this.exit === null && this.proc.pid !== undefined) {
-      try {
-        process.kill(this.proc.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-}
+const tmp = useTempDir('edgeloop-attach-');
 
 // ---------------------------------------------------------------------------
 // Node keeps running beside the attached loop
@@ -307,12 +80,12 @@ describe('attach(): Node keeps running beside the loop', () => {
         counts.promise++;
       });
     }, 10);
-    cleanups.push(() => clearInterval(interval));
+    later(() => clearInterval(interval));
 
     const WINDOW_MS = 700;
     const stopAt = Date.now() + WINDOW_MS;
     const pingPong = async (p: number, key: 'edge' | 'net', tag: string): Promise<void> => {
-      const c = await Client.connect(p);
+      const c = await NetClient.connect(p);
       // Bounded both by time and by count.
       for (let i = 0; i < 100000 && Date.now() < stopAt; i++) {
         const msg = `${tag}-${i};`;
@@ -364,7 +137,7 @@ describe('attach(): Node keeps running beside the loop', () => {
 
   it('microtasks and nextTicks queued in a handler run right after the wake-up (MakeCallback)', async () => {
     const loop = new EventLoop();
-    cleanups.push(() => loop.close());
+    later(() => loop.close());
     const order: string[] = [];
     const listener = loop.listen('127.0.0.1:0', () => ({
       onReadable(conn) {
@@ -388,7 +161,7 @@ describe('attach(): Node keeps running beside the loop', () => {
     }));
     loop.attach();
     const port = (listener.socket.localAddress() as { port: number }).port;
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     c.sock.write('x');
     const deadline = Date.now() + 2000;
     while (Date.now() < deadline && !order.includes('immediate')) await sleep(5);
@@ -405,23 +178,13 @@ describe('attach(): Node keeps running beside the loop', () => {
 describe('attach(): ref() and unref()', () => {
   let script = '';
   beforeAll(() => {
-    script = writeScript(
+    script = tmp.write(
       'ref-child.js',
       `'use strict';
 const { EventLoop, WOULD_BLOCK } = require(${JSON.stringify(DIST)});
 const mode = process.argv[2];
 const loop = new EventLoop();
-const listener = loop.listen('127.0.0.1:0', () => ({
-  onReadable(conn) {
-    const buf = loop.readBuffer;
-    for (;;) {
-      const n = conn.read(buf);
-      if (n === WOULD_BLOCK) return;
-      if (n === 0) return conn.end();
-      conn.write(buf, 0, n);
-    }
-  },
-}));
+const listener = loop.listen('127.0.0.1:0', ${ECHO_HANDLER_JS});
 if (mode === 'unref-before-attach') loop.unref();
 loop.attach();
 if (mode === 'unref' || mode === 'unref-timers' || mode === 'unref-serve') loop.unref();
@@ -444,7 +207,7 @@ process.stdout.write(JSON.stringify({ event: 'listening', port: listener.socket.
 
   for (const mode of ['unref', 'unref-before-attach', 'unref-timers']) {
     it(`an attached loop with an open listener lets the process exit after ${mode}`, async () => {
-      const child = new Child(script, [mode]);
+      const child = LineChild.node('attach child', [script, ...[mode]]);
       await child.message('listening');
       // Liveness bound, not a speed assertion: an unref'd handle lets the
       // process end as soon as nothing else is pending.
@@ -455,9 +218,9 @@ process.stdout.write(JSON.stringify({ event: 'listening', port: listener.socket.
   }
 
   it('an unref()ed loop still serves while something else keeps the process alive, then lets it exit', async () => {
-    const child = new Child(script, ['unref-serve']);
+    const child = LineChild.node('attach child', [script, ...['unref-serve']]);
     const { port } = await child.message('listening');
-    const c = await Client.connect(port as number);
+    const c = await NetClient.connect(port as number);
     expect(await c.exchange('still-served')).toBe('still-served');
     c.destroy();
     await child.until(() => !child.alive, 5000, 'the child to exit on its own');
@@ -466,12 +229,12 @@ process.stdout.write(JSON.stringify({ event: 'listening', port: listener.socket.
 
   for (const mode of ['ref', 'unref-then-ref']) {
     it(`a referenced attached loop (${mode}) keeps the process alive and serving`, async () => {
-      const child = new Child(script, [mode]);
+      const child = LineChild.node('attach child', [script, ...[mode]]);
       const { port } = await child.message('listening');
       await sleep(1000);
       expect(child.alive).toBe(true);
       // Alive and serving, not merely stuck.
-      const c = await Client.connect(port as number);
+      const c = await NetClient.connect(port as number);
       expect(await c.exchange('alive')).toBe('alive');
       c.destroy();
       expect(child.alive).toBe(true);
@@ -491,7 +254,7 @@ describe('attach(): an exception in a handler', () => {
   beforeAll(() => {
     // vitest intercepts uncaught errors in its own process, so the check
     // runs in a plain node child that reports over stdout.
-    script = writeScript(
+    script = tmp.write(
       'throw-child.js',
       `'use strict';
 const { EventLoop, WOULD_BLOCK } = require(${JSON.stringify(DIST)});
@@ -522,12 +285,12 @@ say({ event: 'listening', port: listener.socket.localAddress().port });
   });
 
   it("reaches process 'uncaughtException', closes only that connection, and the loop keeps serving", async () => {
-    const child = new Child(script, ['listener']);
+    const child = LineChild.node('attach child', [script, ...['listener']]);
     const { port } = await child.message('listening');
-    const before = await Client.connect(port as number);
+    const before = await NetClient.connect(port as number);
     expect(await before.exchange('hello')).toBe('hello');
 
-    const victim = await Client.connect(port as number);
+    const victim = await NetClient.connect(port as number);
     victim.sock.write('boom');
     const uncaught = await child.message('uncaught');
     expect(uncaught.message).toBe('boom from handler');
@@ -539,7 +302,7 @@ say({ event: 'listening', port: listener.socket.localAddress().port });
 
     // The connection opened before keeps working, and new ones are served.
     expect(await before.exchange('still here')).toBe('still here');
-    const after = await Client.connect(port as number);
+    const after = await NetClient.connect(port as number);
     expect(await after.exchange('new one')).toBe('new one');
     expect(before.closed).toBe(false);
     expect(child.alive).toBe(true);
@@ -548,9 +311,9 @@ say({ event: 'listening', port: listener.socket.localAddress().port });
   });
 
   it('without a listener it ends the process like any uncaught exception', async () => {
-    const child = new Child(script, ['no-listener']);
+    const child = LineChild.node('attach child', [script, ...['no-listener']]);
     const { port } = await child.message('listening');
-    const victim = await Client.connect(port as number);
+    const victim = await NetClient.connect(port as number);
     victim.sock.write('boom');
     await child.until(() => !child.alive, 5000, 'the child to die of the uncaught exception');
     expect(child.exit?.code).toBe(1);
@@ -565,7 +328,7 @@ say({ event: 'listening', port: listener.socket.localAddress().port });
 describe('attach(): detach() and attach() again', () => {
   it('detach() stops dispatching but leaves connections open; attach() resumes them', async () => {
     const { loop, port } = attachedEcho();
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     expect(await c.exchange('one')).toBe('one');
     expect(loop.connections).toBe(1);
 
@@ -586,14 +349,14 @@ describe('attach(): detach() and attach() again', () => {
     expect(await c.read(3)).toBe('two');
     expect(await c.exchange('three')).toBe('three');
     // New connections too.
-    const d = await Client.connect(port);
+    const d = await NetClient.connect(port);
     expect(await d.exchange('new')).toBe('new');
     expect(loop.connections).toBe(2);
   });
 
   it('survives several detach/attach cycles, including back-to-back in one tick', async () => {
     const { loop, port } = attachedEcho();
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     for (let i = 0; i < 5; i++) {
       loop.detach();
       loop.attach(); // same tick: the previous uv_poll is still closing
@@ -601,7 +364,7 @@ describe('attach(): detach() and attach() again', () => {
       loop.detach();
       await sleep(5);
       loop.attach();
-      const d = await Client.connect(port);
+      const d = await NetClient.connect(port);
       expect(await d.exchange(`fresh-${i}`)).toBe(`fresh-${i}`);
       d.destroy();
     }
@@ -616,7 +379,7 @@ describe('attach(): detach() and attach() again', () => {
     loop.detach();
     expect(loop.state).toBe('idle');
     loop.attach();
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     expect(await c.exchange('ok')).toBe('ok');
   });
 });

@@ -22,36 +22,18 @@ import {
   WOULD_BLOCK,
 } from '../src/index';
 import { native } from '../src/native';
-import { openFdCount, tcpPair } from './util';
+import { own, runCleanups } from './cleanup';
+import { ROOT } from './dist';
+import { pair } from './poll-fixtures';
+import { openFdCount } from './util';
 
 // ---------------------------------------------------------------------------
 // Helpers local to this file
 // ---------------------------------------------------------------------------
 
 const C = native.constants;
-const ROOT = path.resolve(__dirname, '..');
 
-const opened: { close(): void }[] = [];
-function own<T extends { close(): void }>(thing: T): T {
-  opened.push(thing);
-  return thing;
-}
-afterEach(() => {
-  for (const thing of opened.splice(0).reverse()) {
-    try {
-      thing.close();
-    } catch {
-      // already closed by the test
-    }
-  }
-});
-
-function pair(): { client: TcpStream; server: TcpStream } {
-  const p = tcpPair();
-  own(p.client);
-  own(p.server);
-  return p;
-}
+afterEach(runCleanups);
 
 /** A connected Unix stream pair, for raw native calls on a live fd. */
 function rawPair(): [UnixStream, UnixStream] {

@@ -1,13 +1,12 @@
 /**
- * Closing sockets: deregistration before close (POLL-SEMANTICS rule 20),
+ * Closing sockets: deregistration before close (docs/POLL-SEMANTICS.md rule 20),
  * double close, mio 0.6's close-on-drop and write-then-drop, and use after
  * close.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   Events,
   Interest,
@@ -20,48 +19,19 @@ import {
   UnixStream,
   WOULD_BLOCK,
 } from '../src/index';
+import { later, own, runCleanups } from './cleanup';
+import { pair, pollWithEvents, waitReadable } from './poll-fixtures';
 import { expectEvents, expectNoEvents, openFdCount, tcpPair } from './util';
 import { onEpoll, onLibkqueue } from './platform';
+import { useTempDir } from './temp-dir';
 
 // ---------------------------------------------------------------------------
 // Helpers local to this file
 // ---------------------------------------------------------------------------
 
-const opened: { close(): void }[] = [];
-function own<T extends { close(): void }>(thing: T): T {
-  opened.push(thing);
-  return thing;
-}
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const thing of opened.splice(0).reverse()) {
-    try {
-      thing.close();
-    } catch {
-      // already closed by the test
-    }
-  }
-  for (const child of children.splice(0)) child.kill('SIGKILL');
-});
+afterEach(runCleanups);
 
-let dir = '';
-beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeloop-close-'));
-});
-afterAll(() => {
-  fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function pair(): { client: TcpStream; server: TcpStream } {
-  const p = tcpPair();
-  own(p.client);
-  own(p.server);
-  return p;
-}
-
-function newPoll(capacity = 16): { poll: Poll; events: Events } {
-  return { poll: own(new Poll()), events: new Events(capacity) };
-}
+const tmp = useTempDir('edgeloop-close-');
 
 /**
  * Starts a child process that holds a duplicate of `fd` (as its fd 3) and
@@ -69,7 +39,7 @@ function newPoll(capacity = 16): { poll: Poll; events: Events } {
  */
 function childHoldingDup(fd: number): ChildProcess {
   const child = spawn('sleep', ['30'], { stdio: ['ignore', 'ignore', 'ignore', fd] });
-  children.push(child);
+  later(() => child.kill('SIGKILL'));
   expect(child.pid, 'child process did not start').toBeTypeOf('number');
   const mine = fs.readlinkSync(`/proc/self/fd/${fd}`);
   expect(mine).toMatch(/^socket:\[\d+\]$/);
@@ -87,17 +57,6 @@ function tokensOver(poll: Poll, events: Events, rounds: number, ms: number): num
   return seen;
 }
 
-function waitReadable(source: { fd: number }, timeoutMs = 2000): void {
-  const poll = new Poll();
-  const events = new Events(2);
-  try {
-    poll.register(source, 1, Interest.READABLE);
-    poll.poll(events, timeoutMs);
-  } finally {
-    poll.close();
-  }
-}
-
 function expectClosedError(fn: () => unknown): void {
   let caught: unknown;
   try {
@@ -111,7 +70,7 @@ function expectClosedError(fn: () => unknown): void {
 
 let names = 0;
 function unixPath(): string {
-  return path.join(dir, `c${++names}.sock`);
+  return path.join(tmp.path, `c${++names}.sock`);
 }
 
 // ---------------------------------------------------------------------------
@@ -119,7 +78,7 @@ function unixPath(): string {
 describe('rule 20: close deregisters before closing the fd', () => {
   it('no event arrives under the old token after close while a child process holds a dup of the fd', () => {
     const { client, server } = pair();
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(server, 42, Interest.READABLE);
     childHoldingDup(server.fd);
     server.close();
@@ -135,7 +94,7 @@ describe('rule 20: close deregisters before closing the fd', () => {
     // This is the pitfall rule 20 guards against; it shows the dup set-up
     // above really would deliver events if close did not deregister.
     const { client, server } = pair();
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(server.fd, 43, Interest.READABLE);
     childHoldingDup(server.fd);
     server.close();
@@ -145,8 +104,8 @@ describe('rule 20: close deregisters before closing the fd', () => {
 
   it('a socket registered with two Polls leaves both when closed', () => {
     const { client, server } = pair();
-    const a = newPoll();
-    const b = newPoll();
+    const a = pollWithEvents();
+    const b = pollWithEvents();
     a.poll.register(server, 1, Interest.READABLE);
     b.poll.register(server, 2, Interest.READABLE);
     childHoldingDup(server.fd);
@@ -159,7 +118,7 @@ describe('rule 20: close deregisters before closing the fd', () => {
   it('closing one registered socket leaves the other registrations working', () => {
     const p1 = pair();
     const p2 = pair();
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(p1.server, 1, Interest.READABLE);
     poll.register(p2.server, 2, Interest.READABLE);
     p1.server.close();
@@ -169,7 +128,7 @@ describe('rule 20: close deregisters before closing the fd', () => {
   });
 
   it('the fd number freed by close can be registered again at once (no EEXIST, no stale event)', () => {
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     const first = pair();
     poll.register(first.server, 7, Interest.READABLE);
     first.client.write(Buffer.from('pending'));
@@ -210,7 +169,7 @@ describe('closing twice is harmless', () => {
 
   it('a registered socket can be closed twice', () => {
     const { server } = pair();
-    const { poll } = newPoll();
+    const { poll } = pollWithEvents();
     poll.register(server, 1, Interest.READABLE);
     server.close();
     expect(() => server.close()).not.toThrow();
@@ -262,7 +221,7 @@ describe('closing twice is harmless', () => {
 describe('mio 0.6 close-on-drop and write-then-drop', () => {
   it('closing the accepted side makes the client readable, then read() returns 0', () => {
     const { client, server } = pair();
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(client, 1, Interest.READABLE);
     expectNoEvents(poll, events);
     server.close();
@@ -283,7 +242,7 @@ describe('mio 0.6 close-on-drop and write-then-drop', () => {
     expect(sent).toBeGreaterThan(0);
     client.close();
 
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(server, 2, Interest.READABLE);
     const got = Buffer.alloc(sent + 1);
     let recvd = 0;
@@ -387,7 +346,7 @@ describe('use after close throws TypeError ERR_SOCKET_CLOSED', () => {
   });
 
   it('Poll.register, reregister and deregister of a closed socket', () => {
-    const { poll } = newPoll();
+    const { poll } = pollWithEvents();
     const s = stream();
     expectClosedError(() => poll.register(s, 1, Interest.READABLE));
     expectClosedError(() => poll.reregister(s, 1, Interest.READABLE));
@@ -396,7 +355,7 @@ describe('use after close throws TypeError ERR_SOCKET_CLOSED', () => {
 
   it('deregister after closing a registered socket', () => {
     const { server } = pair();
-    const { poll } = newPoll();
+    const { poll } = pollWithEvents();
     poll.register(server, 1, Interest.READABLE);
     server.close();
     expectClosedError(() => poll.deregister(server));

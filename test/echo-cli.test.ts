@@ -7,47 +7,37 @@
  * every wait is bounded; every child is started here and, if still running
  * after its test, killed by its own pid.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { useTempDir } from './temp-dir';
+import { later, runCleanups } from './cleanup';
+import { distCli } from './dist';
+import { LineChild } from './line-child';
+import { NetClient } from './net-client';
+import { sleep } from './waits';
 
 // ---------------------------------------------------------------------------
 // Helpers local to this file
 // ---------------------------------------------------------------------------
 
-const CLI = '/work/main/dist/cli/echo.js';
+const CLI = distCli('echo');
 const COMMAND = 'edgeloop-echo';
 const HELP_HINT = `(see ${COMMAND} --help)`;
 
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) {
-    try {
-      await fn();
-    } catch {
-      // already cleaned up by the test
-    }
-  }
-});
+afterEach(runCleanups);
 
-let tmpDir = '';
-beforeAll(() => {
-  tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeloop-echo-cli-'));
-});
-afterAll(() => {
-  fs.rmSync(tmpDir, { recursive: true, force: true });
-});
+const tmp = useTempDir('edgeloop-echo-cli-');
 
 /**
  * A --require hook that reports on stderr, when the listening line is
  * written, how many SIGINT and SIGTERM listeners the process has.
  */
 function signalHook(): string {
-  const file = path.join(tmpDir, 'signal-hook.js');
+  const file = path.join(tmp.path, 'signal-hook.js');
   fs.writeFileSync(
     file,
     `'use strict';
@@ -64,100 +54,23 @@ process.stdout.write = function (chunk, ...rest) {
   return file;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** Runs the CLI to completion (for flag errors and --help), bounded to 10 s. */
 function runToExit(args: string[]): { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 10000, killSignal: 'SIGKILL' });
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** A running CLI process whose stdout is collected line by line. */
-class Cli {
-  readonly proc: ChildProcess;
-  readonly lines: string[] = [];
-  stderr = '';
-  exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-  private waiters = new Set<() => void>();
+/** Starts the CLI (with `nodeArgs` for node itself); killed after the test. */
+function startCli(args: string[], nodeArgs: string[] = []): LineChild {
+  return LineChild.node(COMMAND, [...nodeArgs, CLI, ...args]);
+}
 
-  constructor(args: string[], nodeArgs: string[] = []) {
-    this.proc = spawn(process.execPath, [...nodeArgs, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let partial = '';
-    this.proc.stdout!.setEncoding('utf8');
-    this.proc.stdout!.on('data', (d: string) => {
-      partial += d;
-      const parts = partial.split('\n');
-      partial = parts.pop()!;
-      this.lines.push(...parts);
-      this.notify();
-    });
-    this.proc.stderr!.setEncoding('utf8');
-    this.proc.stderr!.on('data', (d: string) => {
-      this.stderr += d;
-    });
-    this.proc.on('exit', (code, signal) => {
-      this.exit = { code, signal };
-      this.notify();
-    });
-    cleanups.push(() => this.kill());
-  }
-
-  private notify(): void {
-    for (const w of [...this.waiters]) w();
-  }
-
-  until(cond: () => boolean, ms: number, what: string): Promise<void> {
-    if (cond()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (!cond()) return;
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(
-          new Error(
-            `timed out after ${ms} ms waiting for ${what}; stdout=${JSON.stringify(this.lines)} stderr=${JSON.stringify(this.stderr)}`,
-          ),
-        );
-      }, ms);
-      this.waiters.add(check);
-    });
-  }
-
-  /** Waits for the listening line and parses it. */
-  async listening(ms = 15000): Promise<{ line: string; port: number; mode: string; workers: number | null; pid: number }> {
-    await this.until(() => this.lines.some((l) => l.includes(' listening on ')) || this.exit !== null, ms, 'the listening line');
-    const line = this.lines.find((l) => l.includes(' listening on '));
-    if (line === undefined) throw new Error(`exited before listening: ${JSON.stringify(this.exit)} stderr=${this.stderr}`);
-    const m = /^edgeloop-echo listening on 127\.0\.0\.1:(\d+) \(mode (run|attach)(?:, (\d+) workers?)?, pid (\d+)\)$/.exec(line);
-    if (m === null) throw new Error(`unexpected listening line: ${JSON.stringify(line)}`);
-    return { line, port: Number(m[1]), mode: m[2], workers: m[3] === undefined ? null : Number(m[3]), pid: Number(m[4]) };
-  }
-
-  /** Sends `signal` to this child's pid. */
-  signal(signal: NodeJS.Signals): void {
-    if (this.exit === null && this.proc.pid !== undefined) process.kill(this.proc.pid, signal);
-  }
-
-  waitExit(ms = 15000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    return this.until(() => this.exit !== null, ms, 'the process to exit').then(() => this.exit!);
-  }
-
-  /** SIGKILL to this child's pid only, if it is still running. */
-  kill(): void {
-    if (this.exit === null && this.proc.pid !== undefined) {
-      try {
-        process.kill(this.proc.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
+/** Waits for the CLI's listening line and parses it. */
+async function listening(cli: LineChild, ms = 15000): Promise<{ line: string; port: number; mode: string; workers: number | null; pid: number }> {
+  const line = await cli.line(/ listening on /, ms);
+  const m = /^edgeloop-echo listening on 127\.0\.0\.1:(\d+) \(mode (run|attach)(?:, (\d+) workers?)?, pid (\d+)\)$/.exec(line);
+  if (m === null) throw new Error(`unexpected listening line: ${JSON.stringify(line)}`);
+  return { line, port: Number(m[1]), mode: m[2], workers: m[3] === undefined ? null : Number(m[3]), pid: Number(m[4]) };
 }
 
 /** Parses "edgeloop-echo stopped: C connections, B bytes, M messages". */
@@ -170,39 +83,13 @@ function parseTotals(lines: string[]): { connections: number; bytes: number; mes
 }
 
 /** Connects, sends `data` (in pieces), waits for it echoed back, closes. Returns what came back. */
-function echoOnce(port: number, data: Buffer, ms = 10000): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    cleanups.push(() => void sock.destroy());
-    const chunks: Buffer[] = [];
-    let got = 0;
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`echo on port ${port}: got ${got} of ${data.length} bytes within ${ms} ms`));
-    }, ms);
-    sock.on('connect', () => {
-      for (let pos = 0; pos < data.length; pos += 1000) sock.write(data.subarray(pos, pos + 1000));
-    });
-    sock.on('data', (d: Buffer) => {
-      chunks.push(d);
-      got += d.length;
-      if (got >= data.length) {
-        clearTimeout(timer);
-        sock.end();
-        resolve(Buffer.concat(chunks));
-      }
-    });
-    sock.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    sock.on('close', () => {
-      if (got < data.length) {
-        clearTimeout(timer);
-        reject(new Error(`echo on port ${port}: closed after ${got} of ${data.length} bytes`));
-      }
-    });
-  });
+async function echoOnce(port: number, data: Buffer, ms = 10000): Promise<Buffer> {
+  const c = await NetClient.connect(port);
+  for (let pos = 0; pos < data.length; pos += 1000) c.write(data.subarray(pos, pos + 1000));
+  await c.receivedAtLeast(data.length, ms);
+  if (c.receivedBytes < data.length) throw new Error(`echo on port ${port}: closed after ${c.receivedBytes} of ${data.length} bytes`);
+  c.sock.end();
+  return c.bytes;
 }
 
 /** Opens `n` connections at once, each echoing its own random payload; checks every byte. */
@@ -214,29 +101,12 @@ async function echoMany(port: number, n: number, size: number): Promise<number> 
 }
 
 /** Connects and waits for the server to close the connection; returns bytes received. */
-function waitServerClose(port: number, send: string | null, ms = 10000): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    cleanups.push(() => void sock.destroy());
-    let got = 0;
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`the server did not close the connection within ${ms} ms`));
-    }, ms);
-    sock.on('connect', () => {
-      if (send !== null) sock.write(send);
-    });
-    sock.on('data', (d: Buffer) => {
-      got += d.length;
-    });
-    sock.on('error', () => {
-      // a reset counts as closed
-    });
-    sock.on('close', () => {
-      clearTimeout(timer);
-      resolve(got);
-    });
-  });
+async function waitServerClose(port: number, send: string | null, ms = 10000): Promise<number> {
+  const c = await NetClient.connect(port);
+  if (send !== null) c.write(send);
+  // A reset counts as closed.
+  await c.waitClosed(ms);
+  return c.receivedBytes;
 }
 
 /** Checks the one-line usage error and exit code 2. */
@@ -331,8 +201,8 @@ const MODES: ModeCase[] = [
 for (const mc of MODES) {
   describe(`edgeloop-echo ${mc.args.join(' ')} (${mc.name})`, () => {
     it('prints the listening line with the real port, the mode and its pid', async () => {
-      const cli = new Cli(mc.args);
-      const l = await cli.listening();
+      const cli = startCli(mc.args);
+      const l = await listening(cli);
       expect(l.port).toBeGreaterThan(0);
       expect(l.port).toBeLessThan(65536);
       expect(l.mode).toBe(mc.mode);
@@ -341,15 +211,15 @@ for (const mc of MODES) {
     });
 
     it(`echoes on the printed port over ${mc.connections} simultaneous connections`, async () => {
-      const cli = new Cli(mc.args);
-      const { port } = await cli.listening();
+      const cli = startCli(mc.args);
+      const { port } = await listening(cli);
       await echoMany(port, mc.connections, 32 * 1024);
       expect(cli.exit).toBeNull();
     });
 
     it('on SIGINT prints totals of connections, bytes and messages that add up, and exits 0', async () => {
-      const cli = new Cli(mc.args);
-      const { port } = await cli.listening();
+      const cli = startCli(mc.args);
+      const { port } = await listening(cli);
       const bytes = await echoMany(port, mc.connections, 16 * 1024);
       // Let the server see every client's close before stopping.
       await sleep(100);
@@ -367,8 +237,8 @@ for (const mc of MODES) {
 
 describe('edgeloop-echo signals and limits', () => {
   it('on SIGTERM also prints totals and exits 0', async () => {
-    const cli = new Cli(['--port', '0']);
-    await cli.listening();
+    const cli = startCli(['--port', '0']);
+    await listening(cli);
     await sleep(200); // see the next tests for a signal sent at once
     cli.signal('SIGTERM');
     expect(await cli.waitExit()).toEqual({ code: 0, signal: null });
@@ -376,8 +246,8 @@ describe('edgeloop-echo signals and limits', () => {
   });
 
   it('prints zero totals on SIGINT in run mode with workers when nothing connected', async () => {
-    const cli = new Cli(['--port', '0', '--mode', 'run', '--workers', '2']);
-    await cli.listening();
+    const cli = startCli(['--port', '0', '--mode', 'run', '--workers', '2']);
+    await listening(cli);
     await sleep(200); // see the next tests for a signal sent at once
     cli.signal('SIGINT');
     expect(await cli.waitExit()).toEqual({ code: 0, signal: null });
@@ -391,8 +261,8 @@ describe('edgeloop-echo signals and limits', () => {
   // a signal against the startup).
   for (const args of [['--port', '0'], ['--port', '0', '--mode', 'run'], ['--port', '0', '--workers', '2']]) {
     it(`has its SIGINT and SIGTERM handlers installed when it prints the listening line (${args.join(' ')})`, async () => {
-      const cli = new Cli(args, ['--require', signalHook()]);
-      await cli.listening();
+      const cli = startCli(args, ['--require', signalHook()]);
+      await listening(cli);
       await cli.until(() => /HOOK sigint=\d+ sigterm=\d+/.test(cli.stderr), 5000, 'the hook report');
       const m = /HOOK sigint=(\d+) sigterm=(\d+)/.exec(cli.stderr)!;
       expect({ sigint: Number(m[1]) >= 1, sigterm: Number(m[2]) >= 1 }).toEqual({ sigint: true, sigterm: true });
@@ -400,11 +270,11 @@ describe('edgeloop-echo signals and limits', () => {
   }
 
   it('--max-connections 1 closes a second simultaneous connection without echoing', async () => {
-    const cli = new Cli(['--port', '0', '--max-connections', '1']);
-    const { port } = await cli.listening();
+    const cli = startCli(['--port', '0', '--max-connections', '1']);
+    const { port } = await listening(cli);
     // The first connection stays open (we hold it) ...
     const first = net.connect({ host: '127.0.0.1', port });
-    cleanups.push(() => void first.destroy());
+    later(() => void first.destroy());
     first.on('error', () => {});
     const firstEcho = new Promise<string>((resolve) => first.once('data', (d) => resolve(d.toString())));
     first.write('one');
@@ -414,8 +284,8 @@ describe('edgeloop-echo signals and limits', () => {
   });
 
   it('--idle-timeout 0.2 closes an idle connection', async () => {
-    const cli = new Cli(['--port', '0', '--idle-timeout', '0.2']);
-    const { port } = await cli.listening();
+    const cli = startCli(['--port', '0', '--idle-timeout', '0.2']);
+    const { port } = await listening(cli);
     expect(await waitServerClose(port, null, 10000)).toBe(0);
   });
 });

@@ -9,42 +9,23 @@
  * Loopback only; every wait is bounded; everything is closed after each test.
  */
 import { randomBytes } from 'node:crypto';
-import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEchoServer, type EchoServer, type EchoServerOptions } from '../src/echo/server';
 import { EventLoop, type Connection } from '../src/index';
+import { later, runCleanups } from './cleanup';
+import { NetClient } from './net-client';
+import { sleep, waitFor } from './waits';
 
 // ---------------------------------------------------------------------------
 // Helpers local to this file
 // ---------------------------------------------------------------------------
 
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) {
-    try {
-      await fn();
-    } catch {
-      // already cleaned up by the test
-    }
-  }
-});
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
+afterEach(runCleanups);
 
 /** An attached echo server on 127.0.0.1:0 with its own loop; closed after the test. */
 function startServer(options: EchoServerOptions = {}): EchoServer {
   const server = createEchoServer({ port: 0, ...options });
-  cleanups.push(() => server.close());
+  later(() => server.close());
   server.loop.attach();
   return server;
 }
@@ -55,7 +36,7 @@ function startServer(options: EchoServerOptions = {}): EchoServer {
  */
 function startObservedServer(options: EchoServerOptions = {}): { server: EchoServer; conns: Connection[] } {
   const loop = new EventLoop();
-  cleanups.push(() => loop.close());
+  later(() => loop.close());
   const conns: Connection[] = [];
   const listen = loop.listen.bind(loop);
   loop.listen = (addr, factory, opts) =>
@@ -68,101 +49,9 @@ function startObservedServer(options: EchoServerOptions = {}): { server: EchoSer
       opts,
     );
   const server = createEchoServer({ port: 0, ...options, loop });
-  cleanups.push(() => server.close());
+  later(() => server.close());
   loop.attach();
   return { server, conns };
-}
-
-/** A node:net client collecting binary data, with bounded waits. */
-class Client {
-  private chunks: Buffer[] = [];
-  receivedBytes = 0;
-  ended = false;
-  closed = false;
-  error: Error | null = null;
-  private waiters = new Set<() => void>();
-
-  private constructor(readonly sock: net.Socket) {
-    sock.setNoDelay(true);
-    sock.on('data', (d: Buffer) => {
-      this.chunks.push(d);
-      this.receivedBytes += d.length;
-      this.notify();
-    });
-    sock.on('end', () => {
-      this.ended = true;
-      this.notify();
-    });
-    sock.on('close', () => {
-      this.closed = true;
-      this.notify();
-    });
-    sock.on('error', (err) => {
-      this.error = err;
-    });
-  }
-
-  static connect(port: number, ms = 2000): Promise<Client> {
-    return new Promise((resolve, reject) => {
-      const sock = net.connect({ host: '127.0.0.1', port });
-      const timer = setTimeout(() => {
-        sock.destroy();
-        reject(new Error(`connect to ${port} timed out`));
-      }, ms);
-      sock.once('connect', () => {
-        clearTimeout(timer);
-        const c = new Client(sock);
-        cleanups.push(() => void c.sock.destroy());
-        resolve(c);
-      });
-      sock.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-    });
-  }
-
-  get received(): Buffer {
-    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks)];
-    return this.chunks[0] ?? Buffer.alloc(0);
-  }
-
-  private notify(): void {
-    for (const w of [...this.waiters]) w();
-  }
-
-  until(cond: () => boolean, ms: number, what: string): Promise<void> {
-    if (cond()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (!cond()) return;
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(new Error(`timed out after ${ms} ms waiting for ${what} (received ${this.receivedBytes} bytes, closed=${this.closed})`));
-      }, ms);
-      this.waiters.add(check);
-    });
-  }
-
-  receivedAtLeast(n: number, ms = 5000): Promise<void> {
-    return this.until(() => this.receivedBytes >= n || this.closed, ms, `${n} bytes`);
-  }
-
-  waitClosed(ms = 3000): Promise<void> {
-    return this.until(() => this.closed, ms, 'the connection to close');
-  }
-
-  /** Sends `data` and waits for exactly as many bytes back; returns them. */
-  async exchange(data: Buffer, ms = 5000): Promise<Buffer> {
-    const start = this.receivedBytes;
-    this.sock.write(data);
-    await this.receivedAtLeast(start + data.length, ms);
-    return this.received.subarray(start, start + data.length);
-  }
 }
 
 /** Splits `data` into random-sized pieces of 1 .. maxPiece bytes. */
@@ -205,24 +94,24 @@ const READ_BUFFER = 64 * 1024;
 describe('createEchoServer(): echoing', () => {
   it('echoes 1 MiB of random binary data sent in random pieces, pipelined, byte for byte', async () => {
     const server = startServer();
-    const c = await Client.connect(server.address.port);
+    const c = await NetClient.connect(server.address.port);
     const data = randomBytes(MiB);
     for (const piece of randomPieces(data, 8192)) c.sock.write(piece);
     await c.receivedAtLeast(data.length, 10000);
     expect(c.receivedBytes).toBe(data.length);
-    expect(c.received.equals(data)).toBe(true);
+    expect(c.bytes.equals(data)).toBe(true);
   });
 
   it('echoes every byte value, including NUL, CR and LF', async () => {
     const server = startServer();
-    const c = await Client.connect(server.address.port);
+    const c = await NetClient.connect(server.address.port);
     const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
     expect((await c.exchange(all)).equals(all)).toBe(true);
   });
 
   it('echoes for several clients at once without mixing their data', async () => {
     const server = startServer();
-    const clients = await Promise.all(Array.from({ length: 8 }, () => Client.connect(server.address.port)));
+    const clients = await Promise.all(Array.from({ length: 8 }, () => NetClient.connect(server.address.port)));
     const payloads = clients.map(() => randomBytes(128 * 1024));
     clients.forEach((c, i) => {
       for (const piece of randomPieces(payloads[i], 4096)) c.sock.write(piece);
@@ -230,17 +119,17 @@ describe('createEchoServer(): echoing', () => {
     await Promise.all(clients.map((c, i) => c.receivedAtLeast(payloads[i].length, 10000)));
     clients.forEach((c, i) => {
       expect(c.receivedBytes, `client ${i}`).toBe(payloads[i].length);
-      expect(c.received.equals(payloads[i]), `client ${i} data`).toBe(true);
+      expect(c.bytes.equals(payloads[i]), `client ${i} data`).toBe(true);
     });
   });
 
   it('flushes what it has echoed and then closes when the client half-closes', async () => {
     const server = startServer();
-    const c = await Client.connect(server.address.port);
+    const c = await NetClient.connect(server.address.port);
     const data = randomBytes(200 * 1024);
     c.sock.end(data);
     await c.until(() => c.ended, 5000, 'the server to close');
-    expect(c.received.equals(data)).toBe(true);
+    expect(c.bytes.equals(data)).toBe(true);
   });
 });
 
@@ -251,7 +140,7 @@ describe('createEchoServer(): echoing', () => {
 describe('createEchoServer(): backpressure', () => {
   it('queues at most highWaterMark + one read buffer for a client that sends 8 MiB and never reads', async () => {
     const { server, conns } = startObservedServer();
-    const c = await Client.connect(server.address.port);
+    const c = await NetClient.connect(server.address.port);
     c.sock.pause(); // never reads (for now)
     c.sock.write(randomBytes(8 * MiB));
     await waitFor(() => conns.length === 1, 2000, 'the connection');
@@ -260,7 +149,7 @@ describe('createEchoServer(): backpressure', () => {
     const sampler = setInterval(() => {
       maxQueued = Math.max(maxQueued, conn.queuedBytes);
     }, 2);
-    cleanups.push(() => clearInterval(sampler));
+    later(() => clearInterval(sampler));
     await plateau(() => server.stats.bytes, 300, 10000);
     clearInterval(sampler);
     maxQueued = Math.max(maxQueued, conn.queuedBytes);
@@ -271,7 +160,7 @@ describe('createEchoServer(): backpressure', () => {
 
   it('respects a custom highWaterMark for a client that never reads', async () => {
     const { server, conns } = startObservedServer({ highWaterMark: 4096 });
-    const c = await Client.connect(server.address.port);
+    const c = await NetClient.connect(server.address.port);
     c.sock.pause();
     c.sock.write(randomBytes(8 * MiB));
     await waitFor(() => conns.length === 1, 2000, 'the connection');
@@ -282,7 +171,7 @@ describe('createEchoServer(): backpressure', () => {
 
   it('stops reading from a client that does not read before all 8 MiB are taken in', async () => {
     const server = startServer();
-    const c = await Client.connect(server.address.port);
+    const c = await NetClient.connect(server.address.port);
     c.sock.pause();
     c.sock.write(randomBytes(8 * MiB));
     const settled = await plateau(() => server.stats.bytes, 300, 10000);
@@ -291,7 +180,7 @@ describe('createEchoServer(): backpressure', () => {
 
   it('delivers all 8 MiB intact once the non-reading client starts reading', async () => {
     const server = startServer();
-    const c = await Client.connect(server.address.port);
+    const c = await NetClient.connect(server.address.port);
     c.sock.pause();
     const data = randomBytes(8 * MiB);
     c.sock.write(data);
@@ -299,7 +188,7 @@ describe('createEchoServer(): backpressure', () => {
     c.sock.resume();
     await c.receivedAtLeast(data.length, 20000);
     expect(c.receivedBytes).toBe(data.length);
-    expect(c.received.equals(data)).toBe(true);
+    expect(c.bytes.equals(data)).toBe(true);
     expect(server.stats.bytes).toBe(data.length);
   });
 
@@ -315,11 +204,11 @@ describe('createEchoServer(): backpressure', () => {
 describe('createEchoServer(): maxConnections', () => {
   it('closes a connection past maxConnections without echoing', async () => {
     const server = startServer({ maxConnections: 2 });
-    const a = await Client.connect(server.address.port);
-    const b = await Client.connect(server.address.port);
+    const a = await NetClient.connect(server.address.port);
+    const b = await NetClient.connect(server.address.port);
     expect((await a.exchange(Buffer.from('a'))).toString()).toBe('a');
     expect((await b.exchange(Buffer.from('b'))).toString()).toBe('b');
-    const extra = await Client.connect(server.address.port);
+    const extra = await NetClient.connect(server.address.port);
     extra.sock.write('hello?');
     await extra.waitClosed();
     expect(extra.receivedBytes).toBe(0);
@@ -328,11 +217,11 @@ describe('createEchoServer(): maxConnections', () => {
 
   it('accepts a new connection once one of the limited ones closed', async () => {
     const server = startServer({ maxConnections: 1 });
-    const a = await Client.connect(server.address.port);
+    const a = await NetClient.connect(server.address.port);
     expect((await a.exchange(Buffer.from('x'))).toString()).toBe('x');
     a.sock.destroy();
     await waitFor(() => server.listener.connections === 0, 3000, 'the server to see the close');
-    const b = await Client.connect(server.address.port);
+    const b = await NetClient.connect(server.address.port);
     expect((await b.exchange(Buffer.from('y'))).toString()).toBe('y');
   });
 });
@@ -340,7 +229,7 @@ describe('createEchoServer(): maxConnections', () => {
 describe('createEchoServer(): idleTimeoutMs', () => {
   it('closes a connection that stays idle longer than idleTimeoutMs', async () => {
     const server = startServer({ idleTimeoutMs: 100 });
-    const c = await Client.connect(server.address.port);
+    const c = await NetClient.connect(server.address.port);
     expect((await c.exchange(Buffer.from('hi'))).toString()).toBe('hi');
     await c.waitClosed(5000);
     await waitFor(() => server.listener.connections === 0, 2000, 'the server side to close');
@@ -348,7 +237,7 @@ describe('createEchoServer(): idleTimeoutMs', () => {
 
   it('keeps a connection open while it stays active beyond the idle timeout', async () => {
     const server = startServer({ idleTimeoutMs: 300 });
-    const c = await Client.connect(server.address.port);
+    const c = await NetClient.connect(server.address.port);
     // Active every 30 ms for at least 750 ms: over twice the idle timeout.
     for (let i = 0; i < 25; i++) {
       expect((await c.exchange(Buffer.from(`p${i}`))).toString()).toBe(`p${i}`);
@@ -367,8 +256,8 @@ describe('createEchoServer(): stats', () => {
   it('counts connections, bytes and messages', async () => {
     const server = startServer();
     expect(server.stats).toEqual({ connections: 0, bytes: 0, messages: 0 });
-    const a = await Client.connect(server.address.port);
-    const b = await Client.connect(server.address.port);
+    const a = await NetClient.connect(server.address.port);
+    const b = await NetClient.connect(server.address.port);
     let sent = 0;
     for (let i = 0; i < 5; i++) {
       const msg = Buffer.from(`message ${i}`);
@@ -390,9 +279,9 @@ describe('createEchoServer(): stats', () => {
 describe('createEchoServer(): close()', () => {
   it('closes every open connection', async () => {
     const server = createEchoServer({ port: 0 });
-    cleanups.push(() => server.close());
+    later(() => server.close());
     server.loop.attach();
-    const clients = await Promise.all([1, 2, 3].map(() => Client.connect(server.address.port)));
+    const clients = await Promise.all([1, 2, 3].map(() => NetClient.connect(server.address.port)));
     await Promise.all(clients.map((c, i) => c.exchange(Buffer.from(`c${i}`))));
     server.close();
     await Promise.all(clients.map((c) => c.waitClosed()));
@@ -400,11 +289,11 @@ describe('createEchoServer(): close()', () => {
 
   it('stops listening: a new connection is refused', async () => {
     const server = createEchoServer({ port: 0 });
-    cleanups.push(() => server.close());
+    later(() => server.close());
     server.loop.attach();
     const port = server.address.port;
     server.close();
-    await expect(Client.connect(port)).rejects.toThrow(/ECONNREFUSED/);
+    await expect(NetClient.connect(port)).rejects.toThrow(/ECONNREFUSED/);
   });
 
   it('closes the loop it created', () => {
@@ -416,14 +305,14 @@ describe('createEchoServer(): close()', () => {
 
   it('leaves a loop passed in open, with its other listeners working', async () => {
     const loop = new EventLoop();
-    cleanups.push(() => loop.close());
+    later(() => loop.close());
     const first = createEchoServer({ port: 0, loop });
     const second = createEchoServer({ port: 0, loop });
-    cleanups.push(() => second.close());
+    later(() => second.close());
     loop.attach();
     first.close();
     expect(loop.state).toBe('attached');
-    const c = await Client.connect(second.address.port);
+    const c = await NetClient.connect(second.address.port);
     expect((await c.exchange(Buffer.from('still here'))).toString()).toBe('still here');
   });
 

@@ -6,54 +6,36 @@
  * (`sh -c 'ulimit -n 64 && exec node child.js'`), so the test's own process
  * is untouched. The parent (this process, whose limit is not lowered) opens
  * more connections than the child has descriptors for. Run `npx tsc -p .`
- * first: the child requires /work/main/dist. Loopback only; every wait is
+ * first: the child requires dist/. Loopback only; every wait is
  * bounded; the child is killed by its pid at the end.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ECHO_HANDLER_JS } from './scripts';
+import { later, runCleanups } from './cleanup';
+import { DIST } from './dist';
+import { LineChild } from './line-child';
+import { useTempDir } from './temp-dir';
+import { sleep, waitFor } from './waits';
 
-const DIST = '/work/main/dist';
 const FD_LIMIT = 64;
 /** Far more connections than the child can hold at FD_LIMIT. */
 const CONNECTIONS = 120;
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const fn of cleanups.splice(0).reverse()) {
-    try {
-      fn();
-    } catch {
-      // already closed
-    }
-  }
-});
+afterEach(runCleanups);
 
-let tmpDir = '';
+const tmp = useTempDir('edgeloop-emfile-');
 let childScript = '';
 beforeAll(() => {
-  tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeloop-emfile-'));
-  childScript = path.join(tmpDir, 'emfile-child.js');
-  fs.writeFileSync(
-    childScript,
+  childScript = tmp.write(
+    'emfile-child.js',
     `'use strict';
 const { EventLoop, WOULD_BLOCK } = require(${JSON.stringify(DIST)});
 const mode = process.argv[2];
 const loop = new EventLoop();
-const listener = loop.listen('127.0.0.1:0', () => ({
-  onReadable(conn) {
-    const buf = loop.readBuffer;
-    for (;;) {
-      const n = conn.read(buf);
-      if (n === WOULD_BLOCK) return;
-      if (n === 0) return conn.end();
-      conn.write(buf, 0, n);
-    }
-  },
-}));
+const listener = loop.listen('127.0.0.1:0', ${ECHO_HANDLER_JS});
 // stdout is a pipe: synchronous on Linux, so this line is out before run() blocks.
 process.stdout.write(JSON.stringify({ event: 'listening', port: listener.socket.localAddress().port }) + '\\n');
 if (mode === 'run') loop.run();
@@ -61,13 +43,6 @@ else loop.attach();
 `,
   );
 });
-afterAll(() => {
-  fs.rmSync(tmpDir, { recursive: true, force: true });
-});
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 const CLK_TCK = ((): number => {
   try {
@@ -97,37 +72,8 @@ function slotsInUse(pid: number): number {
 }
 
 /** The child server, with its limit lowered; SIGKILLed by pid after the test. */
-class Server {
-  readonly proc: ChildProcess;
-  stdout = '';
-  stderr = '';
-  exited = false;
-
-  constructor(mode: 'attach' | 'run') {
-    this.proc = spawn('sh', ['-c', `ulimit -n ${FD_LIMIT} && exec "$0" "$1" "$2"`, process.execPath, childScript, mode], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.proc.stdout!.setEncoding('utf8').on('data', (d: string) => (this.stdout += d));
-    this.proc.stderr!.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
-    this.proc.on('exit', () => (this.exited = true));
-    cleanups.push(() => {
-      if (!this.exited && this.proc.pid !== undefined) process.kill(this.proc.pid, 'SIGKILL');
-    });
-  }
-
-  get pid(): number {
-    return this.proc.pid!;
-  }
-
-  async port(): Promise<number> {
-    const deadline = Date.now() + 5000;
-    while (Date.now() < deadline && !this.exited) {
-      const m = /\{"event":"listening","port":(\d+)\}/.exec(this.stdout);
-      if (m) return Number(m[1]);
-      await sleep(10);
-    }
-    throw new Error(`child did not report its port; stdout=${this.stdout} stderr=${this.stderr}`);
-  }
+function startServer(mode: 'attach' | 'run'): LineChild {
+  return LineChild.spawn('emfile child', 'sh', ['-c', `ulimit -n ${FD_LIMIT} && exec "$0" "$1" "$2"`, process.execPath, childScript, mode]);
 }
 
 /** A node:net client that sends `msg` on connect and records whether it came back. */
@@ -149,29 +95,22 @@ function probe(port: number, msg: string): Probe {
   });
   sock.on('error', () => {});
   sock.on('close', () => (p.closed = true));
-  cleanups.push(() => sock.destroy());
+  later(() => sock.destroy());
   return p;
-}
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 describe('EMFILE on accept', () => {
   for (const mode of ['attach', 'run'] as const) {
     it(`${mode}(): backs off instead of spinning, then resumes accepting`, async () => {
-      const server = new Server(mode);
-      const port = await server.port();
-      const limits = fs.readFileSync(`/proc/${server.pid}/limits`, 'utf8');
+      const server = startServer(mode);
+      const port = (await server.message('listening')).port as number;
+      const pid = server.proc.pid!;
+      const limits = fs.readFileSync(`/proc/${pid}/limits`, 'utf8');
       expect(limits).toMatch(new RegExp(`Max open files\\s+${FD_LIMIT}\\s`));
 
       // Sanity: it serves.
       const first = probe(port, 'first');
-      await until(() => first.echoed, 5000, 'the first echo');
+      await waitFor(() => first.echoed, 5000, 'the first echo');
 
       // Exhaust the child's descriptors. The kernel completes every
       // handshake into the backlog (1024) whether or not the child accepts.
@@ -180,14 +119,14 @@ describe('EMFILE on accept', () => {
       // Wait until the child is full and the echo count has settled.
       let last = -1;
       let stableSince = Date.now();
-      await until(
+      await waitFor(
         () => {
           const n = probes.filter((p) => p.echoed).length;
           if (n !== last) {
             last = n;
             stableSince = Date.now();
           }
-          return slotsInUse(server.pid) >= FD_LIMIT && Date.now() - stableSince > 300;
+          return slotsInUse(pid) >= FD_LIMIT && Date.now() - stableSince > 300;
         },
         10000,
         'the child to run out of descriptors',
@@ -195,38 +134,38 @@ describe('EMFILE on accept', () => {
       const served = probes.filter((p) => p.echoed).length;
       expect(served).toBeGreaterThan(0);
       expect(served).toBeLessThan(CONNECTIONS); // some are stuck in the backlog
-      expect(slotsInUse(server.pid)).toBe(FD_LIMIT);
-      expect(server.exited).toBe(false);
+      expect(slotsInUse(pid)).toBe(FD_LIMIT);
+      expect(server.alive).toBe(true);
 
       // While exhausted, the child's CPU time over ~1 s of wall time.
       // A server that retries accept() on a level-triggered listener would
       // burn a whole core (~100%). The bound is a liveness bound, not a
       // performance figure: 30% of one core leaves room for a slow or busy
       // machine while still telling "backing off" from "spinning".
-      const cpu0 = cpuSeconds(server.pid);
+      const cpu0 = cpuSeconds(pid);
       const t0 = process.hrtime.bigint();
       await sleep(1000);
-      const cpu1 = cpuSeconds(server.pid);
+      const cpu1 = cpuSeconds(pid);
       const wall = Number(process.hrtime.bigint() - t0) / 1e9;
       const share = (cpu1 - cpu0) / wall;
       expect(share, `child used ${(share * 100).toFixed(1)}% of a core while out of fds`).toBeLessThan(0.3);
-      expect(server.exited).toBe(false);
+      expect(server.alive).toBe(true);
 
       // Free the descriptors: close every client; the child sees EOF on the
       // accepted ones, and the backlogged ones are accepted and closed too.
       for (const p of probes) p.sock.destroy();
       first.sock.destroy();
-      await until(() => probes.every((p) => p.closed) && first.closed, 5000, 'the parent to close its clients');
+      await waitFor(() => probes.every((p) => p.closed) && first.closed, 5000, 'the parent to close its clients');
 
       // Accepting resumed on its own (the backoff is at most 1 s): a new
       // connection is accepted and served.
       const again = probe(port, 'after-emfile');
-      await until(() => again.echoed, 5000, 'an echo after the descriptors were freed');
-      expect(slotsInUse(server.pid)).toBeLessThan(FD_LIMIT);
+      await waitFor(() => again.echoed, 5000, 'an echo after the descriptors were freed');
+      expect(slotsInUse(pid)).toBeLessThan(FD_LIMIT);
       // And the accept path is whole again: several more at once.
       const more = Array.from({ length: 10 }, (_, i) => probe(port, `more${i};`));
-      await until(() => more.every((p) => p.echoed), 5000, 'ten more echoes');
-      expect(server.exited).toBe(false);
+      await waitFor(() => more.every((p) => p.echoed), 5000, 'ten more echoes');
+      expect(server.alive).toBe(true);
       expect(server.stderr).toBe('');
     });
   }

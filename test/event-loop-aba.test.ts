@@ -5,7 +5,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { WOULD_BLOCK, type Connection } from '../src/index';
-import { KEY_MASK, addressOf, connectRaw, newLoop, peerPort, runCleanups, settle, turnUntil } from './event-loop-util';
+import { KEY_MASK, addressOf, connectRaw, newLoop, peerPort, settle, turnUntil } from './event-loop-util';
+import { runCleanups } from './cleanup';
 import { sleepMs } from './util';
 
 afterEach(runCleanups);

@@ -5,7 +5,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Connection, TcpStream } from '../src/index';
-import { RawReader, addressOf, connectRaw, newLoop, peerPort, runCleanups, turnUntil } from './event-loop-util';
+import { RawReader, addressOf, connectRaw, newLoop, peerPort, turnUntil } from './event-loop-util';
+import { runCleanups } from './cleanup';
 
 afterEach(runCleanups);
 

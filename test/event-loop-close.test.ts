@@ -5,17 +5,9 @@
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EventLoop, Interest, TcpStream, UdpSocket, WOULD_BLOCK, type Connection } from '../src/index';
-import {
-  RawReader,
-  addressOf,
-  assertDistFresh,
-  connectRaw,
-  newLoop,
-  own,
-  runBounded,
-  runCleanups,
-  turnUntil,
-} from './event-loop-util';
+import { RawReader, addressOf, connectRaw, newLoop, runBounded, turnUntil } from './event-loop-util';
+import { assertDistFresh } from './dist';
+import { own, runCleanups } from './cleanup';
 import { openFdCount, tcpPair } from './util';
 import { onLibkqueue } from './platform';
 

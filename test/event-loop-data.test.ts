@@ -6,7 +6,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SysError, UnixStream, WOULD_BLOCK, type Connection, type ConnectionHandler, type EventLoop, type TcpStream } from '../src/index';
 import { native } from '../src/native';
-import { RawReader, newLoop, own, runBounded, runCleanups, turnUntil } from './event-loop-util';
+import { own, runCleanups } from './cleanup';
+import { RawReader, newLoop, runBounded, turnUntil } from './event-loop-util';
 import { onLibkqueue } from './platform';
 import { sleepMs, tcpPair } from './util';
 

@@ -6,19 +6,10 @@
 import * as net from 'node:net';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TcpStream, type Connection } from '../src/index';
-import {
-  addressOf,
-  assertDistFresh,
-  collector,
-  echoHandler,
-  newLoop,
-  own,
-  pattern,
-  runBounded,
-  runCleanups,
-  turnUntil,
-  within,
-} from './event-loop-util';
+import { addressOf, collector, echoHandler, newLoop, pattern, runBounded, turnUntil } from './event-loop-util';
+import { assertDistFresh } from './dist';
+import { own, runCleanups } from './cleanup';
+import { within } from './waits';
 import { waitWritable } from './util';
 import { onLibkqueue } from './platform';
 

@@ -12,18 +12,9 @@ import {
   type ConnectionHandler,
   type EventLoop,
 } from '../src/index';
-import {
-  RawReader,
-  addressOf,
-  assertDistFresh,
-  collector,
-  echoHandler,
-  newLoop,
-  own,
-  runBounded,
-  runCleanups,
-  turnUntil,
-} from './event-loop-util';
+import { RawReader, addressOf, collector, echoHandler, newLoop, runBounded, turnUntil } from './event-loop-util';
+import { assertDistFresh } from './dist';
+import { own, runCleanups } from './cleanup';
 import { sleepMs, tcpPair, waitWritable } from './util';
 import { onLibkqueue } from './platform';
 

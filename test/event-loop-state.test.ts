@@ -6,7 +6,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventLoop, Interest } from '../src/index';
-import { newLoop, own, runCleanups } from './event-loop-util';
+import { newLoop } from './event-loop-util';
+import { own, runCleanups } from './cleanup';
 import { tcpPair } from './util';
 
 afterEach(runCleanups);

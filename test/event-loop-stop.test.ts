@@ -5,16 +5,9 @@
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WOULD_BLOCK } from '../src/index';
-import {
-  addressOf,
-  assertDistFresh,
-  connectRaw,
-  newLoop,
-  runBounded,
-  runCleanups,
-  spyPolls,
-  startWorker,
-} from './event-loop-util';
+import { addressOf, connectRaw, newLoop, runBounded, spyPolls, startWorker } from './event-loop-util';
+import { assertDistFresh } from './dist';
+import { runCleanups } from './cleanup';
 
 beforeAll(assertDistFresh);
 afterEach(runCleanups);

@@ -6,7 +6,10 @@
  * how fast.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { assertDistFresh, later, newLoop, runBounded, runCleanups, spyPolls, within } from './event-loop-util';
+import { newLoop, recordPolls, runBounded } from './event-loop-util';
+import { assertDistFresh } from './dist';
+import { later, runCleanups } from './cleanup';
+import { within } from './waits';
 
 beforeAll(assertDistFresh);
 afterEach(runCleanups);
@@ -91,23 +94,32 @@ describe('EventLoop timers (run mode)', () => {
 
   it('run() with only a timer polls with a timeout up to its deadline, and returns when the timer stops it', () => {
     const loop = newLoop();
-    const timeouts = spyPolls(loop);
-    let fired = 0;
+    const DELAY_MS = 300;
+    // Each poll's timeout and what it returned, and the poll the timer fired after.
+    const polls = recordPolls(loop);
+    let firedAfterPoll = -1;
     loop.setTimeout(() => {
-      fired++;
+      firedAfterPoll = polls.length - 1;
       loop.stop();
-    }, 300);
+    }, DELAY_MS);
 
     expect(runBounded(loop)).toBe(true);
-    expect(fired).toBe(1);
-    // Nothing else is registered: the loop must not block forever (-1) nor
-    // spin with zero timeouts; each poll waits at most until the deadline.
-    expect(timeouts.length).toBeGreaterThan(0);
-    expect(timeouts[0]).toBeGreaterThan(0);
-    for (const t of timeouts) {
-      expect(t).toBeGreaterThanOrEqual(0);
-      expect(t).toBeLessThanOrEqual(300);
+    // Nothing else is registered, so only the timer can end a poll: the
+    // loop must neither block forever (-1) nor spin with zero timeouts. The
+    // timer fires right after a poll that ended by its own timeout, with no
+    // event, i.e. the loop slept until the deadline and then ran the timer.
+    expect(firedAfterPoll).toBe(polls.length - 1);
+    expect(polls[firedAfterPoll].returned).toBe(0);
+    expect(polls[0].timeout).toBeGreaterThan(0);
+    for (const { timeout } of polls) {
+      expect(timeout).toBeTypeOf('number');
+      expect(timeout).toBeGreaterThanOrEqual(0);
     }
+    // Each timeout is the time left until the same deadline, so none is
+    // longer than the one before it, and the first is at most the delay.
+    // (Arithmetic on the timeouts the loop computes, not a measured time.)
+    expect(polls[0].timeout).toBeLessThanOrEqual(DELAY_MS);
+    for (let i = 1; i < polls.length; i++) expect(polls[i].timeout).toBeLessThanOrEqual(polls[i - 1].timeout!);
   });
 });
 

@@ -10,7 +10,6 @@
  * Workers load the compiled package from dist/: run `npx tsc -p .` first.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
   EventLoop,
@@ -24,38 +23,12 @@ import {
   type InetAddress,
   type LoopListener,
 } from '../src/index';
+import { later, own } from './cleanup';
+import { DIST_INDEX } from './dist';
 import { waitWritable } from './util';
-
-export const DIST_INDEX = path.resolve(__dirname, '..', 'dist', 'index.js');
 
 /** Bits of a token that hold the slab key (the rest is the generation). */
 export const KEY_MASK = 0xfffff;
-
-// ------------------------------------------------------------------ cleanup
-
-const cleanups: Array<() => unknown> = [];
-
-/** Closes `thing` after the test, even when the test fails. */
-export function own<T extends { close(): unknown }>(thing: T): T {
-  cleanups.push(() => thing.close());
-  return thing;
-}
-
-/** Runs `fn` after the test (newest first). */
-export function later(fn: () => unknown): void {
-  cleanups.push(fn);
-}
-
-/** For afterEach: runs every cleanup, newest first, ignoring failures. */
-export async function runCleanups(): Promise<void> {
-  while (cleanups.length > 0) {
-    try {
-      await cleanups.pop()!();
-    } catch {
-      // already closed by the test, or half-built
-    }
-  }
-}
 
 /** A loop that is closed after the test. */
 export function newLoop(options?: EventLoopOptions): EventLoop {
@@ -171,14 +144,48 @@ export function runBounded(loop: EventLoop, ms = 5000): boolean {
   return Atomics.load(flag, 0) === 1;
 }
 
+/** One poll the loop made: the timeout it passed and the event count it got. */
+export interface PollRecord {
+  timeout: number | undefined;
+  returned: number;
+}
+
 /**
- * Records the timeout of every wait the loop makes: wraps the turn of this
- * loop's pump (its one native call per turn); the library is untouched.
- * `onPoll` runs before each wait with its timeout.
+/** The loop's pump, as the spies below wrap it (internal: tests only). */
+interface PumpLike {
+  eventStart: number;
+  turn(timeoutMs: number): number;
+}
+
+function pumpOf(loop: EventLoop): PumpLike {
+  return (loop as unknown as { core: { pump: PumpLike } }).core.pump;
+}
+
+/**
+ * Records every wait the loop makes, in order, once it has returned: wraps
+ * the turn of this loop's pump (its one native call per turn); the library
+ * is untouched.
+ */
+export function recordPolls(loop: EventLoop): PollRecord[] {
+  const records: PollRecord[] = [];
+  const pump = pumpOf(loop);
+  const original = pump.turn.bind(pump);
+  pump.turn = (timeoutMs) => {
+    const end = original(timeoutMs);
+    records.push({ timeout: timeoutMs, returned: end - pump.eventStart });
+    return end;
+  };
+  return records;
+}
+
+/**
+ * Records the timeout of every wait the loop makes, as soon as it starts
+ * (wraps the pump's turn like {@link recordPolls}). `onPoll` runs before
+ * each wait with its timeout.
  */
 export function spyPolls(loop: EventLoop, onPoll?: (timeoutMs: number) => void): number[] {
   const timeouts: number[] = [];
-  const pump = (loop as unknown as { core: { pump: { turn(timeoutMs: number): number } } }).core.pump;
+  const pump = pumpOf(loop);
   const original = pump.turn.bind(pump);
   pump.turn = (timeoutMs) => {
     timeouts.push(timeoutMs);
@@ -186,28 +193,6 @@ export function spyPolls(loop: EventLoop, onPoll?: (timeoutMs: number) => void):
     return original(timeoutMs);
   };
   return timeouts;
-}
-
-/** Rejects after `ms` so that no await can hang the suite. */
-export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
-}
-
-/** Throws unless dist/ is at least as new as every src/ file (workers load dist/). */
-export function assertDistFresh(): void {
-  if (!fs.existsSync(DIST_INDEX)) throw new Error('dist/ is missing: run `npx tsc -p .` first');
-  const srcDir = path.resolve(__dirname, '..', 'src');
-  for (const rel of fs.readdirSync(srcDir, { recursive: true }) as string[]) {
-    if (!rel.endsWith('.ts')) continue;
-    const out = path.join(path.dirname(DIST_INDEX), rel.replace(/\.ts$/, '.js'));
-    if (!fs.existsSync(out) || fs.statSync(out).mtimeMs + 1 < fs.statSync(path.join(srcDir, rel)).mtimeMs) {
-      throw new Error(`dist/ is older than src/${rel}: run \`npx tsc -p .\` first`);
-    }
-  }
 }
 
 // ---------------------------------------------------------------- handlers

@@ -15,7 +15,8 @@ import {
   type EventLoop,
   type TcpStream,
 } from '../src/index';
-import { RawReader, armedInterest, newLoop, own, pattern, runCleanups, turnUntil } from './event-loop-util';
+import { RawReader, armedInterest, newLoop, pattern, turnUntil } from './event-loop-util';
+import { own, runCleanups } from './cleanup';
 import { tcpPair } from './util';
 
 afterEach(runCleanups);

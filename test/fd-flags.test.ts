@@ -24,20 +24,15 @@ import {
   WOULD_BLOCK,
   Waker,
 } from '../src/index';
+import { later, own, runCleanups } from './cleanup';
+import { DIST_INDEX } from './dist';
+import { acceptOne } from './poll-fixtures';
 import { localListener, waitWritable } from './util';
 
 const O_NONBLOCK = 0o4000;
 const O_CLOEXEC = 0o2000000;
-const DIST_INDEX = path.resolve(__dirname, '..', 'dist', 'index.js');
 
-const cleanups: Array<() => void> = [];
-function closeLater<T extends { close(): void }>(thing: T): T {
-  cleanups.push(() => thing.close());
-  return thing;
-}
-afterEach(() => {
-  while (cleanups.length > 0) cleanups.pop()!();
-});
+afterEach(runCleanups);
 
 /** The file status flags of `fd`, from /proc/self/fdinfo. */
 function fdFlags(fd: number, pid: number | 'self' = 'self'): number {
@@ -54,17 +49,8 @@ function describeFlags(fd: number): { nonblocking: boolean; cloexec: boolean } {
 
 function tmpDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeloop-flags-'));
-  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  later(() => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
-}
-
-function acceptWithin<S>(listener: { accept(): S | typeof WOULD_BLOCK }, ms = 2000): S {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const s = listener.accept();
-    if (s !== WOULD_BLOCK) return s;
-    if (Date.now() > deadline) throw new Error('accept timed out');
-  }
 }
 
 describe('the fdinfo reader (controls: the flags can read as false)', () => {
@@ -72,7 +58,7 @@ describe('the fdinfo reader (controls: the flags can read as false)', () => {
     const file = path.join(tmpDir(), 'plain');
     fs.writeFileSync(file, '');
     const fd = fs.openSync(file, 'r');
-    cleanups.push(() => fs.closeSync(fd));
+    later(() => fs.closeSync(fd));
     expect(describeFlags(fd).nonblocking).toBe(false);
   });
 
@@ -80,7 +66,7 @@ describe('the fdinfo reader (controls: the flags can read as false)', () => {
     // Node marks even its own stdio close-on-exec, so the control looks at a
     // plain program instead: cat's fd 0 survived exec, so FD_CLOEXEC is clear.
     const child = spawn('cat', [], { stdio: ['pipe', 'ignore', 'ignore'] });
-    cleanups.push(() => child.kill());
+    later(() => child.kill());
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
       child.once('error', reject);
@@ -98,80 +84,80 @@ describe('every edgeloop fd is non-blocking and close-on-exec', () => {
     // Only close-on-exec is asserted for the epoll fd: epoll_create1 takes
     // EPOLL_CLOEXEC but has no non-blocking flag, O_NONBLOCK is meaningless
     // for epoll_wait (its timeout decides), and mio creates it the same way.
-    const poll = closeLater(new Poll());
+    const poll = own(new Poll());
     expect(describeFlags(poll.fd).cloexec).toBe(true);
   });
 
   it('the Waker eventfd', () => {
-    const poll = closeLater(new Poll());
-    const waker = closeLater(new Waker(poll, 1));
+    const poll = own(new Poll());
+    const waker = own(new Waker(poll, 1));
     const fd = waker.handle().fd;
     expect(fd).not.toBe(poll.fd);
     expect(describeFlags(fd)).toEqual(both);
   });
 
   it('a TcpListener on 127.0.0.1', () => {
-    const listener = closeLater(TcpListener.bind('127.0.0.1:0'));
+    const listener = own(TcpListener.bind('127.0.0.1:0'));
     expect(describeFlags(listener.fd)).toEqual(both);
   });
 
   it('a TcpListener on ::1', () => {
-    const listener = closeLater(TcpListener.bind('[::1]:0'));
+    const listener = own(TcpListener.bind('[::1]:0'));
     expect(describeFlags(listener.fd)).toEqual(both);
   });
 
   it('a connecting and a connected TcpStream', () => {
     const { listener, address } = localListener();
-    closeLater(listener);
-    const client = closeLater(TcpStream.connect(address));
+    own(listener);
+    const client = own(TcpStream.connect(address));
     const whileConnecting = describeFlags(client.fd);
-    closeLater(acceptWithin(listener));
+    acceptOne(listener);
     waitWritable(client);
     expect({ whileConnecting, connected: describeFlags(client.fd) }).toEqual({ whileConnecting: both, connected: both });
   });
 
   it('a connected TcpStream on ::1', () => {
-    const listener = closeLater(TcpListener.bind('[::1]:0'));
-    const client = closeLater(TcpStream.connect(listener.localAddress()));
-    closeLater(acceptWithin(listener));
+    const listener = own(TcpListener.bind('[::1]:0'));
+    const client = own(TcpStream.connect(listener.localAddress()));
+    acceptOne(listener);
     expect(describeFlags(client.fd)).toEqual(both);
   });
 
   it('an accepted TcpStream', () => {
     const { listener, address } = localListener();
-    closeLater(listener);
-    closeLater(TcpStream.connect(address));
-    const server = closeLater(acceptWithin(listener));
+    own(listener);
+    own(TcpStream.connect(address));
+    const server = acceptOne(listener);
     expect(describeFlags(server.fd)).toEqual(both);
   });
 
   it('an fd from TcpListener.acceptFd()', () => {
     const { listener, address } = localListener();
-    closeLater(listener);
-    closeLater(TcpStream.connect(address));
+    own(listener);
+    own(TcpStream.connect(address));
     const deadline = Date.now() + 2000;
     let fd: number = WOULD_BLOCK;
     while (fd === WOULD_BLOCK && Date.now() < deadline) fd = listener.acceptFd();
     expect(fd).toBeGreaterThanOrEqual(0);
-    closeLater(TcpStream.fromFd(fd));
+    own(TcpStream.fromFd(fd));
     expect(describeFlags(fd)).toEqual(both);
   });
 
   it('a UdpSocket on 127.0.0.1', () => {
-    const sock = closeLater(UdpSocket.bind('127.0.0.1:0'));
+    const sock = own(UdpSocket.bind('127.0.0.1:0'));
     expect(describeFlags(sock.fd)).toEqual(both);
   });
 
   it('a UdpSocket on ::1', () => {
-    const sock = closeLater(UdpSocket.bind('[::1]:0'));
+    const sock = own(UdpSocket.bind('[::1]:0'));
     expect(describeFlags(sock.fd)).toEqual(both);
   });
 
   it('a UnixListener, a connected UnixStream and the accepted UnixStream', () => {
     const file = path.join(tmpDir(), 'listener.sock');
-    const listener = closeLater(UnixListener.bind(file));
-    const client = closeLater(UnixStream.connect(file));
-    const server = closeLater(acceptWithin(listener));
+    const listener = own(UnixListener.bind(file));
+    const client = own(UnixStream.connect(file));
+    const server = acceptOne(listener);
     expect({
       listener: describeFlags(listener.fd),
       client: describeFlags(client.fd),
@@ -181,30 +167,30 @@ describe('every edgeloop fd is non-blocking and close-on-exec', () => {
 
   it('a UnixListener and UnixStream on an abstract name', () => {
     const name = `\0edgeloop-flags-${process.pid}-${Date.now()}`;
-    const listener = closeLater(UnixListener.bind(name));
-    const client = closeLater(UnixStream.connect(name));
-    const server = closeLater(acceptWithin(listener));
+    const listener = own(UnixListener.bind(name));
+    const client = own(UnixStream.connect(name));
+    const server = acceptOne(listener);
     expect([listener, client, server].map((s) => describeFlags(s.fd))).toEqual([both, both, both]);
   });
 
   it('a bound and an unbound UnixDatagram', () => {
     const file = path.join(tmpDir(), 'dgram.sock');
-    const bound = closeLater(UnixDatagram.bind(file));
-    const unbound = closeLater(UnixDatagram.unbound());
+    const bound = own(UnixDatagram.bind(file));
+    const unbound = own(UnixDatagram.unbound());
     expect([describeFlags(bound.fd), describeFlags(unbound.fd)]).toEqual([both, both]);
   });
 
   it('both ends of a UnixStream socketpair', () => {
     const [a, b] = UnixStream.pair();
-    closeLater(a);
-    closeLater(b);
+    own(a);
+    own(b);
     expect([describeFlags(a.fd), describeFlags(b.fd)]).toEqual([both, both]);
   });
 
   it('both ends of a UnixDatagram socketpair', () => {
     const [a, b] = UnixDatagram.pair();
-    closeLater(a);
-    closeLater(b);
+    own(a);
+    own(b);
     expect([describeFlags(a.fd), describeFlags(b.fd)]).toEqual([both, both]);
   });
 });

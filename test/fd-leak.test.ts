@@ -1,5 +1,5 @@
 /**
- * No descriptor leaks (POLL-SEMANTICS rule 19 and its neighbours): many
+ * No descriptor leaks (docs/POLL-SEMANTICS.md rule 19 and its neighbours): many
  * create/use/close cycles leave the number of entries in /proc/self/fd where
  * it was. Each loop is synchronous, so nothing else in the process opens or
  * closes fds while it runs.
@@ -25,6 +25,7 @@ import {
   WOULD_BLOCK,
   Waker,
 } from '../src/index';
+import { later, own, runCleanups } from './cleanup';
 import { openFdCount, waitWritable } from './util';
 import { onEpoll, onLibkqueue } from './platform';
 
@@ -33,14 +34,7 @@ const SOCKET_CYCLES = 500;
 /** Safety bound on each loop. */
 const LOOP_DEADLINE_MS = 15_000;
 
-const cleanups: Array<() => void> = [];
-function closeLater<T extends { close(): void }>(thing: T): T {
-  cleanups.push(() => thing.close());
-  return thing;
-}
-afterEach(() => {
-  while (cleanups.length > 0) cleanups.pop()!();
-});
+afterEach(runCleanups);
 
 /**
  * Runs `cycle` `count` times (or until the deadline) and returns the loop
@@ -100,7 +94,7 @@ describe('fd leaks: Poll and Waker (rule 19)', () => {
   });
 
   it('2000 Wakers created and closed on one Poll leave the fd count unchanged', () => {
-    const poll = closeLater(new Poll());
+    const poll = own(new Poll());
     const events = new Events(8);
     const r = cycles(POLL_CYCLES, (i) => {
       const waker = new Waker(poll, i);
@@ -114,8 +108,8 @@ describe('fd leaks: Poll and Waker (rule 19)', () => {
 
   // libkqueue closes its fds from a background thread: counts lag.
   it.skipIf(onLibkqueue)('2000 refused second Wakers (EEXIST) leave the fd count unchanged', () => {
-    const poll = closeLater(new Poll());
-    closeLater(new Waker(poll, 1));
+    const poll = own(new Poll());
+    own(new Waker(poll, 1));
     let refused = 0;
     const r = cycles(POLL_CYCLES, () => {
       try {
@@ -131,8 +125,8 @@ describe('fd leaks: Poll and Waker (rule 19)', () => {
   // libkqueue closes its fds from a background thread: counts lag.
   it.skipIf(onLibkqueue)('2000 Polls with registered sockets, closed before the sockets, leave the fd count unchanged', () => {
     const [a, b] = UnixStream.pair();
-    closeLater(a);
-    closeLater(b);
+    own(a);
+    own(b);
     const events = new Events(8);
     const r = cycles(POLL_CYCLES, () => {
       const poll = new Poll();
@@ -181,7 +175,7 @@ describe('fd leaks: Poll and Waker (rule 19)', () => {
       `,
       { eval: true, workerData: { dist: path.resolve(__dirname, '..', 'dist', 'index.js') } },
     );
-    cleanups.push(() => void worker.terminate());
+    later(() => void worker.terminate());
     const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
     const inside = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('worker did not report')), 10_000);
@@ -231,9 +225,9 @@ describe('fd leaks: sockets', () => {
   });
 
   it('500 TCP streams registered with a Poll and closed while registered leave the fd count unchanged', () => {
-    const listener = closeLater(TcpListener.bind('127.0.0.1:0'));
+    const listener = own(TcpListener.bind('127.0.0.1:0'));
     const address = listener.localAddress();
-    const poll = closeLater(new Poll());
+    const poll = own(new Poll());
     const r = cycles(SOCKET_CYCLES, (i) => {
       const client = TcpStream.connect(address);
       poll.register(client, i, Interest.READABLE | Interest.WRITABLE);
@@ -278,7 +272,7 @@ describe('fd leaks: sockets', () => {
 
   it('500 Unix listener / connect / accept / close cycles leave the fd count unchanged', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeloop-fdleak-'));
-    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    later(() => fs.rmSync(dir, { recursive: true, force: true }));
     const r = cycles(SOCKET_CYCLES, (i) => {
       const file = path.join(dir, `s${i}`);
       const listener = UnixListener.bind(file);
@@ -308,7 +302,7 @@ describe('fd leaks: sockets', () => {
   });
 
   it('500 failed TCP binds (EADDRINUSE) leave the fd count unchanged', () => {
-    const taken = closeLater(TcpListener.bind('127.0.0.1:0'));
+    const taken = own(TcpListener.bind('127.0.0.1:0'));
     const address = taken.localAddress();
     let failed = 0;
     const r = cycles(SOCKET_CYCLES, () => {

@@ -1,5 +1,5 @@
 /**
- * POLL-SEMANTICS rules 16-18: event capacity, timeouts and EINTR.
+ * docs/POLL-SEMANTICS.md rules 16-18: event capacity, timeouts and EINTR.
  *
  * A blocked poll blocks the JS thread, so whatever ends a blocking poll runs
  * in a worker thread: it writes to a socket, wakes a Waker, or sends this
@@ -8,7 +8,6 @@
  * library fails these tests instead of hanging them.
  */
 import { once } from 'node:events';
-import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -17,57 +16,17 @@ import {
   MAX_EVENTS_CAPACITY,
   Poll,
   PollOpt,
-  UdpSocket,
   Waker,
   WOULD_BLOCK,
 } from '../src/index';
 import { toTimeoutMs } from '../src/poll';
-import { expectEvents, expectNoEvents, tcpPair } from './util';
+import { own, runCleanups } from './cleanup';
+import { DIST_INDEX } from './dist';
+import { newPoll, pair, pollTokens, udpSockets } from './poll-fixtures';
+import { expectEvents, expectNoEvents } from './util';
+import { within } from './waits';
 
-// ---------------------------------------------------------------------------
-// Local helpers
-// ---------------------------------------------------------------------------
-
-/** Everything a test opened; closed (newest first) after each test. */
-const opened: { close(): void }[] = [];
-
-function own<T extends { close(): void }>(thing: T): T {
-  opened.push(thing);
-  return thing;
-}
-
-afterEach(() => {
-  for (const thing of opened.splice(0).reverse()) {
-    try {
-      thing.close();
-    } catch {
-      // keep closing the rest
-    }
-  }
-});
-
-function newPoll(): Poll {
-  return own(new Poll());
-}
-
-/** `count` idle UDP sockets on 127.0.0.1: each one is writable at once. */
-function udpSockets(count: number): UdpSocket[] {
-  const out: UdpSocket[] = [];
-  for (let i = 0; i < count; i++) out.push(own(UdpSocket.bind('127.0.0.1:0')));
-  return out;
-}
-
-/** Tokens of one poll, checking that the count matches `events.length`. */
-function pollTokens(poll: Poll, events: Events, timeoutMs: number): number[] {
-  const n = poll.poll(events, timeoutMs);
-  expect(events.length).toBe(n);
-  const tokens: number[] = [];
-  for (let i = 0; i < n; i++) tokens.push(events.token(i));
-  return tokens;
-}
-
-/** The compiled library, for worker threads (the test run builds dist first). */
-const LIB = path.join(__dirname, '..', 'dist', 'index.js');
+afterEach(runCleanups);
 
 /** Slots of the Int32Array shared with a helper worker. */
 const GO = 0; // main -> worker: start the countdown
@@ -140,15 +99,6 @@ interface HelperResult {
   usedFallback: boolean;
 }
 
-/** Rejects after `ms`, so a lost worker message fails the test. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
 /**
  * Starts a helper worker, waits until it is ready, then calls
  * `poll.poll(events, timeoutMs)` on this thread while the worker acts.
@@ -163,7 +113,7 @@ async function pollWithHelper(
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
     workerData: {
-      lib: LIB,
+      lib: DIST_INDEX,
       flags: flags.buffer,
       action: spec.action,
       fallback: spec.fallback,
@@ -293,11 +243,7 @@ describe('rule 16: poll returns at most capacity events; the rest come later', (
   it('rule 16 (edge): data events beyond capacity are delivered on the next poll, not lost', () => {
     const poll = newPoll();
     const events = new Events(1);
-    const pairs = [tcpPair(), tcpPair(), tcpPair()];
-    for (const p of pairs) {
-      own(p.client);
-      own(p.server);
-    }
+    const pairs = [pair(), pair(), pair()];
     pairs.forEach((p, i) => poll.register(p.server, i, Interest.READABLE, PollOpt.EDGE));
     for (const p of pairs) p.client.write(Buffer.from('x'));
     const all: number[] = [];
@@ -333,9 +279,7 @@ describe('rule 17: timeouts', () => {
     const poll = newPoll();
     const events = new Events(8);
     const waker = own(new Waker(poll, 99));
-    const { client, server } = tcpPair();
-    own(client);
-    own(server);
+    const { client, server } = pair();
     poll.register(server, 1, Interest.READABLE);
     const r = await pollWithHelper(poll, events, undefined, { action: 'write', fd: client.fd, fallback: 'wake', waker });
     expect(r.usedFallback).toBe(false);
@@ -349,9 +293,7 @@ describe('rule 17: timeouts', () => {
     const poll = newPoll();
     const events = new Events(8);
     const waker = own(new Waker(poll, 99));
-    const { client, server } = tcpPair();
-    own(client);
-    own(server);
+    const { client, server } = pair();
     poll.register(server, 1, Interest.READABLE);
     const r = await pollWithHelper(poll, events, -1, { action: 'write', fd: client.fd, fallback: 'wake', waker });
     expect(r.usedFallback).toBe(false);
@@ -380,9 +322,7 @@ describe('rule 17: timeouts', () => {
   it('rule 17: timeout 0 returns the events that are ready', () => {
     const poll = newPoll();
     const events = new Events(8);
-    const { client, server } = tcpPair();
-    own(client);
-    own(server);
+    const { client, server } = pair();
     client.write(Buffer.from('x'));
     // Confirm readiness on a separate Poll first, so the 0 timeout is not racing the kernel.
     const probe = newPoll();
@@ -397,9 +337,7 @@ describe('rule 17: timeouts', () => {
   it('rule 17: timeout 0 with nothing ready returns 0 events', () => {
     const poll = newPoll();
     const events = new Events(8);
-    const { client, server } = tcpPair();
-    own(client);
-    own(server);
+    const { server } = pair();
     poll.register(server, 1, Interest.READABLE);
     expect(poll.poll(events, 0)).toBe(0);
     expect(events.length).toBe(0);
@@ -408,9 +346,7 @@ describe('rule 17: timeouts', () => {
   it('rule 17: an expired timeout returns 0 events', () => {
     const poll = newPoll();
     const events = new Events(8);
-    const { client, server } = tcpPair();
-    own(client);
-    own(server);
+    const { server } = pair();
     poll.register(server, 1, Interest.READABLE);
     expect(poll.poll(events, 20)).toBe(0);
     expect(events.length).toBe(0);
@@ -455,9 +391,7 @@ describe('rule 17: timeouts', () => {
   it('rule 17: a sub-millisecond timeout with nothing ready returns 0 after actually waiting', () => {
     const poll = newPoll();
     const events = new Events(8);
-    const { client, server } = tcpPair();
-    own(client);
-    own(server);
+    const { server } = pair();
     poll.register(server, 1, Interest.READABLE);
     // Lower bound only: a 1 ms kernel wait cannot finish in under half a millisecond.
     const start = process.hrtime.bigint();

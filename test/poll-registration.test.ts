@@ -1,96 +1,22 @@
 /**
- * POLL-SEMANTICS rules 1-8: registration, reregistration, deregistration.
+ * docs/POLL-SEMANTICS.md rules 1-8: registration, reregistration, deregistration.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   Events,
   Interest,
   MAX_TOKEN,
-  Poll,
   PollOpt,
-  SysError,
   TcpStream,
   WOULD_BLOCK,
   Waker,
   backend,
 } from '../src/index';
-import { drain, expectEvents, expectNoEvents, localListener, tcpPair } from './util';
+import { own, runCleanups } from './cleanup';
+import { expectSysError, newPoll, pair, pollOnce, tokensNow, waitTokenEvents } from './poll-fixtures';
+import { drain, expectEvents, expectNoEvents, localListener } from './util';
 
-// ---------------------------------------------------------------------------
-// Local helpers
-// ---------------------------------------------------------------------------
-
-/** Everything a test opened; closed (newest first) after each test. */
-const opened: { close(): void }[] = [];
-
-function own<T extends { close(): void }>(thing: T): T {
-  opened.push(thing);
-  return thing;
-}
-
-afterEach(() => {
-  for (const thing of opened.splice(0).reverse()) {
-    try {
-      thing.close();
-    } catch {
-      // keep closing the rest
-    }
-  }
-});
-
-function newPoll(): Poll {
-  return own(new Poll());
-}
-
-function pair(): { client: TcpStream; server: TcpStream } {
-  const p = tcpPair();
-  own(p.client);
-  own(p.server);
-  return p;
-}
-
-/** Runs `fn` and checks that it throws a SysError with `code`. */
-function expectSysError(fn: () => unknown, code: string): void {
-  let caught: unknown = null;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught, `expected a SysError ${code}`).toBeInstanceOf(SysError);
-  expect((caught as SysError).code).toBe(code);
-}
-
-interface Seen {
-  token: number;
-  readiness: number;
-}
-
-/** One poll; the events it returned as plain objects. */
-function pollOnce(poll: Poll, events: Events, timeoutMs: number): Seen[] {
-  const n = poll.poll(events, timeoutMs);
-  expect(n).toBe(events.length);
-  const out: Seen[] = [];
-  for (let i = 0; i < n; i++) out.push({ token: events.token(i), readiness: events.readiness(i) });
-  return out;
-}
-
-/**
- * Polls (at most 3 x 500 ms) until `token` shows up; returns the events of
- * that one poll which carry `token`. Fails the test when it never comes.
- */
-function waitToken(poll: Poll, events: Events, token: number): Seen[] {
-  for (let round = 0; round < 3; round++) {
-    const hits = pollOnce(poll, events, 500).filter((e) => e.token === token);
-    if (hits.length > 0) return hits;
-  }
-  expect.fail(`token ${token} never reported`);
-}
-
-/** Tokens seen over one short poll (50 ms). */
-function tokensNow(poll: Poll, events: Events): number[] {
-  return pollOnce(poll, events, 50).map((e) => e.token);
-}
+afterEach(runCleanups);
 
 const R = Interest.READABLE;
 const W = Interest.WRITABLE;
@@ -181,7 +107,7 @@ describe('rule 2: no option means LEVEL; EDGE|ONESHOT and LEVEL|ONESHOT are vali
     poll.register(server, 5, R);
     client.write(Buffer.from('abc'));
     for (let i = 0; i < 3; i++) {
-      expect(waitToken(poll, events, 5)).toHaveLength(1);
+      expect(waitTokenEvents(poll, events, 5)).toHaveLength(1);
     }
   });
 
@@ -192,9 +118,9 @@ describe('rule 2: no option means LEVEL; EDGE|ONESHOT and LEVEL|ONESHOT are vali
     poll.register(server, 5, R, PollOpt.EDGE);
     poll.reregister(server, 5, R);
     client.write(Buffer.from('abc'));
-    waitToken(poll, events, 5);
-    waitToken(poll, events, 5);
-    waitToken(poll, events, 5);
+    waitTokenEvents(poll, events, 5);
+    waitTokenEvents(poll, events, 5);
+    waitTokenEvents(poll, events, 5);
   });
 
   it('rule 2: EDGE|ONESHOT is accepted by register and reregister', () => {
@@ -217,7 +143,7 @@ describe('rule 2: no option means LEVEL; EDGE|ONESHOT and LEVEL|ONESHOT are vali
     const { client, server } = pair();
     poll.register(server, 1, R, PollOpt.ONESHOT);
     client.write(Buffer.from('x'));
-    waitToken(poll, events, 1);
+    waitTokenEvents(poll, events, 1);
     // Oneshot: the unread byte does not report again.
     expectNoEvents(poll, events);
   });
@@ -279,7 +205,7 @@ describe('rule 3: registering the same fd twice on one Poll fails with EEXIST', 
     poll.register(server, 3, R);
     expectSysError(() => poll.register(server, 4, W), 'EEXIST');
     client.write(Buffer.from('x'));
-    const hits = waitToken(poll, events, 3);
+    const hits = waitTokenEvents(poll, events, 3);
     // Still READABLE-only under token 3: no writable flag, and token 4 never appears.
     expect(hits[0].readiness & W).toBe(0);
     expect(tokensNow(poll, events)).not.toContain(4);
@@ -362,7 +288,7 @@ describe('rule 5: reregister fully replaces token, interest and options', () => 
     poll.register(server, 10, R);
     poll.reregister(server, 11, R);
     client.write(Buffer.from('x'));
-    waitToken(poll, events, 11);
+    waitTokenEvents(poll, events, 11);
     for (let i = 0; i < 3; i++) expect(tokensNow(poll, events)).not.toContain(10);
   });
 
@@ -372,10 +298,10 @@ describe('rule 5: reregister fully replaces token, interest and options', () => 
     const { client, server } = pair();
     poll.register(server, 1, R);
     client.write(Buffer.from('pending'));
-    waitToken(poll, events, 1);
+    waitTokenEvents(poll, events, 1);
     poll.reregister(server, 1, W);
     for (let i = 0; i < 3; i++) {
-      const hits = waitToken(poll, events, 1);
+      const hits = waitTokenEvents(poll, events, 1);
       expect(hits[0].readiness & Interest.WRITABLE).not.toBe(0);
       expect(hits[0].readiness & Interest.READABLE).toBe(0);
     }
@@ -386,7 +312,7 @@ describe('rule 5: reregister fully replaces token, interest and options', () => 
     const events = new Events(8);
     const { server } = pair();
     poll.register(server, 1, W);
-    waitToken(poll, events, 1);
+    waitTokenEvents(poll, events, 1);
     poll.reregister(server, 1, R);
     expectNoEvents(poll, events);
   });
@@ -398,7 +324,7 @@ describe('rule 5: reregister fully replaces token, interest and options', () => 
     poll.register(server, 1, R);
     poll.reregister(server, 1, R, PollOpt.EDGE);
     client.write(Buffer.from('abc'));
-    waitToken(poll, events, 1);
+    waitTokenEvents(poll, events, 1);
     expectNoEvents(poll, events);
   });
 
@@ -409,9 +335,9 @@ describe('rule 5: reregister fully replaces token, interest and options', () => 
     poll.register(server, 1, R, PollOpt.ONESHOT);
     poll.reregister(server, 1, R, PollOpt.LEVEL);
     client.write(Buffer.from('abc'));
-    waitToken(poll, events, 1);
-    waitToken(poll, events, 1);
-    waitToken(poll, events, 1);
+    waitTokenEvents(poll, events, 1);
+    waitTokenEvents(poll, events, 1);
+    waitTokenEvents(poll, events, 1);
   });
 
   it('rule 5: reregister replaces EDGE with LEVEL|ONESHOT', () => {
@@ -421,7 +347,7 @@ describe('rule 5: reregister fully replaces token, interest and options', () => 
     poll.register(server, 1, R, PollOpt.EDGE);
     poll.reregister(server, 1, R, PollOpt.LEVEL | PollOpt.ONESHOT);
     client.write(Buffer.from('abc'));
-    waitToken(poll, events, 1);
+    waitTokenEvents(poll, events, 1);
     expectNoEvents(poll, events);
   });
 
@@ -459,10 +385,10 @@ describe('rule 6: reregistering a ready fd yields one event on the next poll', (
     const { client, server } = pair();
     poll.register(server, 1, R, PollOpt.EDGE);
     client.write(Buffer.from('abc'));
-    waitToken(poll, events, 1);
+    waitTokenEvents(poll, events, 1);
     expectNoEvents(poll, events);
     poll.reregister(server, 1, R, PollOpt.EDGE);
-    const hits = waitToken(poll, events, 1);
+    const hits = waitTokenEvents(poll, events, 1);
     expect(hits).toHaveLength(1);
     expect(hits[0].readiness & Interest.READABLE).not.toBe(0);
     expectNoEvents(poll, events);
@@ -474,10 +400,10 @@ describe('rule 6: reregistering a ready fd yields one event on the next poll', (
     const { client, server } = pair();
     poll.register(server, 1, R, PollOpt.EDGE | PollOpt.ONESHOT);
     client.write(Buffer.from('abc'));
-    waitToken(poll, events, 1);
+    waitTokenEvents(poll, events, 1);
     expectNoEvents(poll, events);
     poll.reregister(server, 1, R, PollOpt.EDGE | PollOpt.ONESHOT);
-    expect(waitToken(poll, events, 1)).toHaveLength(1);
+    expect(waitTokenEvents(poll, events, 1)).toHaveLength(1);
     expectNoEvents(poll, events);
   });
 
@@ -486,10 +412,10 @@ describe('rule 6: reregistering a ready fd yields one event on the next poll', (
     const events = new Events(8);
     const { server } = pair();
     poll.register(server, 1, W, PollOpt.EDGE);
-    waitToken(poll, events, 1);
+    waitTokenEvents(poll, events, 1);
     expectNoEvents(poll, events);
     poll.reregister(server, 1, W, PollOpt.EDGE);
-    const hits = waitToken(poll, events, 1);
+    const hits = waitTokenEvents(poll, events, 1);
     expect(hits).toHaveLength(1);
     expect(hits[0].readiness & Interest.WRITABLE).not.toBe(0);
     expectNoEvents(poll, events);
@@ -501,7 +427,7 @@ describe('rule 6: reregistering a ready fd yields one event on the next poll', (
     const { client, server } = pair();
     poll.register(server, 1, R, PollOpt.EDGE | PollOpt.ONESHOT);
     client.write(Buffer.from('abc'));
-    waitToken(poll, events, 1);
+    waitTokenEvents(poll, events, 1);
     poll.reregister(server, 2, R, PollOpt.EDGE | PollOpt.ONESHOT);
     const seen = pollOnce(poll, events, 500);
     expect(seen.map((e) => e.token)).toEqual([2]);
@@ -532,7 +458,7 @@ describe('rule 6: reregistering a ready fd yields one event on the next poll', (
     const { client, server } = pair();
     poll.register(server, 1, R);
     client.write(Buffer.from('abc'));
-    waitToken(poll, events, 1);
+    waitTokenEvents(poll, events, 1);
     poll.reregister(server, 1, R);
     poll.reregister(server, 1, R);
     expect(pollOnce(poll, events, 500).filter((e) => e.token === 1)).toHaveLength(1);
@@ -550,7 +476,7 @@ describe('rule 7: after deregister no poll returns the token; the socket stays u
     const { client, server } = pair();
     poll.register(server, 1, R);
     client.write(Buffer.from('abc'));
-    waitToken(poll, events, 1);
+    waitTokenEvents(poll, events, 1);
     poll.deregister(server);
     for (let i = 0; i < 3; i++) expectNoEvents(poll, events);
   });
@@ -571,14 +497,14 @@ describe('rule 7: after deregister no poll returns the token; the socket stays u
     const { client, server } = pair();
     poll.register(server, 1, RW);
     client.write(Buffer.from('ping'));
-    waitToken(poll, events, 1);
+    waitTokenEvents(poll, events, 1);
     poll.deregister(server);
     expect(server.isClosed).toBe(false);
     expect(drain(server).toString()).toBe('ping');
     expect(server.write(Buffer.from('pong'))).toBe(4);
     // The reply reaches the peer (checked through a separate registration).
     poll.register(client, 2, R);
-    waitToken(poll, events, 2);
+    waitTokenEvents(poll, events, 2);
     expect(drain(client).toString()).toBe('pong');
   });
 
@@ -588,14 +514,14 @@ describe('rule 7: after deregister no poll returns the token; the socket stays u
     const { client, server } = pair();
     poll.register(server, 1, R);
     client.write(Buffer.from('abc'));
-    waitToken(poll, events, 1);
+    waitTokenEvents(poll, events, 1);
     expect(drain(server).toString()).toBe('abc');
     poll.deregister(server);
     poll.register(server, 2, R);
     expectNoEvents(poll, events);
     // The new registration works, under the new token only.
     client.write(Buffer.from('d'));
-    waitToken(poll, events, 2);
+    waitTokenEvents(poll, events, 2);
     expect(tokensNow(poll, events)).not.toContain(1);
   });
 
@@ -605,13 +531,13 @@ describe('rule 7: after deregister no poll returns the token; the socket stays u
     const { client, server } = pair();
     poll.register(server, 1, R, PollOpt.EDGE);
     client.write(Buffer.from('abc'));
-    waitToken(poll, events, 1);
+    waitTokenEvents(poll, events, 1);
     drain(server);
     poll.deregister(server);
     poll.register(server, 1, R, PollOpt.EDGE);
     expectNoEvents(poll, events);
     client.write(Buffer.from('d'));
-    expect(waitToken(poll, events, 1)).toHaveLength(1);
+    expect(waitTokenEvents(poll, events, 1)).toHaveLength(1);
   });
 
   it('rule 7: a deregistered raw fd is not reported, and may be registered again', () => {
@@ -620,11 +546,11 @@ describe('rule 7: after deregister no poll returns the token; the socket stays u
     const { client, server } = pair();
     poll.register(server.fd, 1, R);
     client.write(Buffer.from('abc'));
-    waitToken(poll, events, 1);
+    waitTokenEvents(poll, events, 1);
     poll.deregister(server.fd);
     expectNoEvents(poll, events);
     poll.register(server.fd, 2, R);
-    waitToken(poll, events, 2);
+    waitTokenEvents(poll, events, 2);
     poll.deregister(server.fd);
   });
 
@@ -687,7 +613,7 @@ describe('rule 8: the same token on two fds is allowed', () => {
     b.client.write(Buffer.from('y'));
     poll.deregister(a.server);
     // Level-triggered: b is reported on every poll, exactly once (a is gone).
-    waitToken(poll, events, 7);
+    waitTokenEvents(poll, events, 7);
     for (let i = 0; i < 3; i++) {
       expect(pollOnce(poll, events, 500).filter((e) => e.token === 7)).toHaveLength(1);
     }
@@ -719,12 +645,12 @@ describe('rule 8: the same token on two fds is allowed', () => {
     poll.register(server, 42, R);
     client.write(Buffer.from('x'));
     // The socket's readiness arrives under 42 without any wake.
-    waitToken(poll, events, 42);
+    waitTokenEvents(poll, events, 42);
     expect(drain(server).toString()).toBe('x');
     expectNoEvents(poll, events);
     // A wake arrives under 42 too, once.
     waker.wake();
-    waitToken(poll, events, 42);
+    waitTokenEvents(poll, events, 42);
     expectNoEvents(poll, events);
     expect(server.read(Buffer.alloc(8))).toBe(WOULD_BLOCK);
   });

@@ -1,116 +1,24 @@
 /**
- * POLL-SEMANTICS rules 9-12: level, edge and oneshot triggering, and interest
+ * docs/POLL-SEMANTICS.md rules 9-12: level, edge and oneshot triggering, and interest
  * filters, for TCP and UDP.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Events, Interest, Poll, PollOpt, Ready, TcpStream, UdpSocket, WOULD_BLOCK } from '../src/index';
-import { drain, expectNoEvents, localListener, tcpPair } from './util';
+import { Events, Interest, PollOpt, Ready, TcpStream, WOULD_BLOCK } from '../src/index';
+import { own, runCleanups } from './cleanup';
+import {
+  drainUdp,
+  fillSendBuffer,
+  newPoll,
+  pair,
+  pollOnce,
+  udpPair,
+  waitReadable,
+  waitToken,
+  type Seen,
+} from './poll-fixtures';
+import { drain, expectNoEvents, localListener } from './util';
 
-// ---------------------------------------------------------------------------
-// Local helpers
-// ---------------------------------------------------------------------------
-
-/** Everything a test opened; closed (newest first) after each test. */
-const opened: { close(): void }[] = [];
-
-function own<T extends { close(): void }>(thing: T): T {
-  opened.push(thing);
-  return thing;
-}
-
-afterEach(() => {
-  for (const thing of opened.splice(0).reverse()) {
-    try {
-      thing.close();
-    } catch {
-      // keep closing the rest
-    }
-  }
-});
-
-function newPoll(): Poll {
-  return own(new Poll());
-}
-
-function pair(): { client: TcpStream; server: TcpStream } {
-  const p = tcpPair();
-  own(p.client);
-  own(p.server);
-  return p;
-}
-
-/** Two UDP sockets on 127.0.0.1, each connected to the other. */
-function udpPair(): { a: UdpSocket; b: UdpSocket } {
-  const a = own(UdpSocket.bind('127.0.0.1:0'));
-  const b = own(UdpSocket.bind('127.0.0.1:0'));
-  a.connect(b.localAddress());
-  b.connect(a.localAddress());
-  return { a, b };
-}
-
-interface Seen {
-  token: number;
-  readiness: number;
-}
-
-/** One poll; the events it returned as plain objects. */
-function pollOnce(poll: Poll, events: Events, timeoutMs: number): Seen[] {
-  const n = poll.poll(events, timeoutMs);
-  const out: Seen[] = [];
-  for (let i = 0; i < n; i++) out.push({ token: events.token(i), readiness: events.readiness(i) });
-  return out;
-}
-
-/**
- * Polls (at most 3 x 500 ms) until `token` shows up and returns its event.
- * Fails when it never comes, or when one poll carries the token twice.
- */
-function waitToken(poll: Poll, events: Events, token: number): Seen {
-  for (let round = 0; round < 3; round++) {
-    const hits = pollOnce(poll, events, 500).filter((e) => e.token === token);
-    expect(hits.length, `token ${token} reported more than once in one poll`).toBeLessThanOrEqual(1);
-    if (hits.length === 1) return hits[0];
-  }
-  expect.fail(`token ${token} never reported`);
-}
-
-/**
- * Waits (up to 1.5 s, on a private Poll) until `source` is readable, so a
- * test can create readiness before registering without racing the kernel.
- */
-function waitReadable(source: { fd: number }): void {
-  const probe = new Poll();
-  try {
-    probe.register(source.fd, 0, Interest.READABLE);
-    for (let round = 0; round < 3; round++) {
-      if (probe.poll(new Events(1), 500) > 0) return;
-    }
-    expect.fail('source never became readable');
-  } finally {
-    probe.close();
-  }
-}
-
-/** Reads datagrams until WOULD_BLOCK; returns how many. Bounded. */
-function drainUdp(sock: UdpSocket): number {
-  const buf = Buffer.alloc(2048);
-  for (let count = 0; count < 10000; count++) {
-    if (sock.recv(buf) === WOULD_BLOCK) return count;
-  }
-  expect.fail('datagram socket never drained');
-}
-
-/** Writes until WOULD_BLOCK (bounded); returns bytes written. */
-function fill(stream: TcpStream): number {
-  const chunk = Buffer.alloc(64 * 1024, 0x61);
-  let total = 0;
-  for (let i = 0; i < 10000; i++) {
-    const n = stream.write(chunk);
-    if (n === WOULD_BLOCK) return total;
-    total += n;
-  }
-  expect.fail('send buffer never filled');
-}
+afterEach(runCleanups);
 
 const R = Interest.READABLE;
 const W = Interest.WRITABLE;
@@ -295,7 +203,7 @@ describe('rule 10: EDGE reports one event per transition (TCP)', () => {
     // fill is a genuine transition; absorb it by writing again).
     let quiet = false;
     for (let round = 0; round < 20 && !quiet; round++) {
-      fill(client);
+      fillSendBuffer(client);
       quiet = !pollOnce(poll, events, 50).some((e) => e.token === 1);
     }
     expect(quiet, 'send buffer stays full').toBe(true);

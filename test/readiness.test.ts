@@ -1,5 +1,5 @@
 /**
- * Readiness mapping on Linux (POLL-SEMANTICS rules 12, 13 and 15): what a peer
+ * Readiness mapping on Linux (docs/POLL-SEMANTICS.md rules 12, 13 and 15): what a peer
  * shutdown, a reset and a refused connect look like, and that no flag is ever
  * set when its condition does not hold.
  */
@@ -12,45 +12,22 @@ import {
   PollOpt,
   Ready,
   SysError,
-  TcpListener,
   TcpStream,
   UdpSocket,
   UnixStream,
   WOULD_BLOCK,
   backend,
 } from '../src/index';
-import { expectEvents, expectNoEvents, localListener, tcpPair } from './util';
+import { own, runCleanups } from './cleanup';
+import { catchSysError, pair, pollWithEvents, unusedPort } from './poll-fixtures';
+import { expectEvents, expectNoEvents, localListener } from './util';
 import { expectedBackend, onEpoll, onLibkqueue } from './platform';
 
 // ---------------------------------------------------------------------------
 // Helpers local to this file
 // ---------------------------------------------------------------------------
 
-const opened: { close(): void }[] = [];
-function own<T extends { close(): void }>(thing: T): T {
-  opened.push(thing);
-  return thing;
-}
-afterEach(() => {
-  for (const thing of opened.splice(0).reverse()) {
-    try {
-      thing.close();
-    } catch {
-      // already closed by the test
-    }
-  }
-});
-
-function pair(): { client: TcpStream; server: TcpStream } {
-  const p = tcpPair();
-  own(p.client);
-  own(p.server);
-  return p;
-}
-
-function newPoll(capacity = 16): { poll: Poll; events: Events } {
-  return { poll: own(new Poll()), events: new Events(capacity) };
-}
+afterEach(runCleanups);
 
 /**
  * Polls (up to 3 x 500 ms) until an event for `token` arrives; returns its
@@ -84,29 +61,11 @@ function readinessWith(poll: Poll, events: Events, token: number, want: number):
 function resetFromPeer(victim: TcpStream, peer: TcpStream): void {
   expect(victim.write(Buffer.from('never read'))).toBe(10);
   // Wait until the bytes sit in the peer's receive buffer.
-  const { poll, events } = newPoll();
+  const { poll, events } = pollWithEvents();
   poll.register(peer, 1, Interest.READABLE);
   expectEvents(poll, events, [{ token: 1, readable: true }]);
   poll.deregister(peer);
   peer.close();
-}
-
-/** A loopback port with no listener. */
-function unusedPort(): number {
-  const l = TcpListener.bind('127.0.0.1:0');
-  const port = l.localAddress().port;
-  l.close();
-  return port;
-}
-
-function catchSysError(fn: () => unknown): SysError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SysError);
-    return err as SysError;
-  }
-  throw new Error('expected a SysError, nothing was thrown');
 }
 
 // ---------------------------------------------------------------------------
@@ -120,7 +79,7 @@ describe('environment', () => {
 describe('rule 15: peer shutdown(WR)', () => {
   it('reports readable and readClosed on a READABLE registration', () => {
     const { client, server } = pair();
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(server, 3, Interest.READABLE);
     client.shutdown('write');
     expectEvents(poll, events, [{ token: 3, readable: true, readClosed: true }]);
@@ -128,7 +87,7 @@ describe('rule 15: peer shutdown(WR)', () => {
 
   it('then read() returns 0', () => {
     const { client, server } = pair();
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(server, 3, Interest.READABLE);
     client.shutdown('write');
     readinessWith(poll, events, 3, Ready.READ_CLOSED);
@@ -137,7 +96,7 @@ describe('rule 15: peer shutdown(WR)', () => {
 
   it('delivers the bytes sent before the shutdown first, then 0', () => {
     const { client, server } = pair();
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(server, 3, Interest.READABLE);
     client.write(Buffer.from('tail'));
     client.shutdown('write');
@@ -150,7 +109,7 @@ describe('rule 15: peer shutdown(WR)', () => {
 
   it('does not set writeClosed or error: the half we can still write is healthy', () => {
     const { client, server } = pair();
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(server, 3, Interest.READABLE | Interest.WRITABLE);
     client.shutdown('write');
     const bits = readinessWith(poll, events, 3, Ready.READ_CLOSED);
@@ -162,7 +121,7 @@ describe('rule 15: peer shutdown(WR)', () => {
 
   it('is reported once to an EDGE registration, with readClosed', () => {
     const { client, server } = pair();
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(server, 3, Interest.READABLE, PollOpt.EDGE);
     client.shutdown('write');
     expectEvents(poll, events, [{ token: 3, readable: true, readClosed: true }]);
@@ -171,7 +130,7 @@ describe('rule 15: peer shutdown(WR)', () => {
 
   it('on a Unix stream pair gives readClosed and read() 0 as well', () => {
     const [a, b] = UnixStream.pair().map(own);
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(b, 4, Interest.READABLE);
     a.shutdown('write');
     expectEvents(poll, events, [{ token: 4, readable: true, readClosed: true }]);
@@ -180,7 +139,7 @@ describe('rule 15: peer shutdown(WR)', () => {
 
   it('a full close by the peer with nothing unread also gives readClosed and read() 0, not a reset', () => {
     const { client, server } = pair();
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(server, 3, Interest.READABLE);
     client.close();
     expectEvents(poll, events, [{ token: 3, readable: true, readClosed: true }]);
@@ -191,7 +150,7 @@ describe('rule 15: peer shutdown(WR)', () => {
 describe('rule 15: peer reset', () => {
   it('reports readable and readClosed', () => {
     const { client, server } = pair();
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(client, 5, Interest.READABLE);
     resetFromPeer(client, server);
     expectEvents(poll, events, [{ token: 5, readable: true, readClosed: true }]);
@@ -200,7 +159,7 @@ describe('rule 15: peer reset', () => {
   // libkqueue reads SO_ERROR to report the reset, which clears it.
   it.skipIf(onLibkqueue)('makes read() throw SysError ECONNRESET', () => {
     const { client, server } = pair();
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(client, 5, Interest.READABLE);
     resetFromPeer(client, server);
     readinessWith(poll, events, 5, Ready.READABLE | Ready.READ_CLOSED);
@@ -212,7 +171,7 @@ describe('rule 15: peer reset', () => {
 
   it('on epoll the reset event also carries error and writeClosed (ERR and HUP)', () => {
     const { client, server } = pair();
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(client, 5, Interest.READABLE | Interest.WRITABLE);
     resetFromPeer(client, server);
     const bits = readinessWith(poll, events, 5, Ready.READ_CLOSED | Ready.ERROR);
@@ -222,7 +181,7 @@ describe('rule 15: peer reset', () => {
 
   it.skipIf(onLibkqueue)('leaves ECONNRESET in takeError() when nobody read yet', () => {
     const { client, server } = pair();
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(client, 5, Interest.READABLE);
     resetFromPeer(client, server);
     readinessWith(poll, events, 5, Ready.READ_CLOSED);
@@ -231,7 +190,7 @@ describe('rule 15: peer reset', () => {
 
   it('makes a later write throw a SysError (EPIPE or ECONNRESET) instead of killing the process', () => {
     const { client, server } = pair();
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(client, 5, Interest.READABLE);
     resetFromPeer(client, server);
     readinessWith(poll, events, 5, Ready.READ_CLOSED);
@@ -247,7 +206,7 @@ describe('rule 15: peer reset', () => {
 describe.skipIf(onLibkqueue)('rule 15: refused connect', () => {
   it('a WRITABLE registration gets writable or error, and takeError() is ECONNREFUSED', () => {
     const client = own(TcpStream.connect({ host: '127.0.0.1', port: unusedPort() }));
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(client, 9, Interest.WRITABLE);
     const bits = nextReadiness(poll, events, 9);
     expect(bits & (Ready.WRITABLE | Ready.ERROR)).not.toBe(0);
@@ -258,7 +217,7 @@ describe.skipIf(onLibkqueue)('rule 15: refused connect', () => {
 
   it('a READABLE-only registration still hears of it through error or hangup', () => {
     const client = own(TcpStream.connect({ host: '127.0.0.1', port: unusedPort() }));
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(client, 9, Interest.READABLE);
     const bits = nextReadiness(poll, events, 9);
     expect(bits & (Ready.ERROR | Ready.READ_CLOSED)).not.toBe(0);
@@ -267,7 +226,7 @@ describe.skipIf(onLibkqueue)('rule 15: refused connect', () => {
 
   it('never reports a refused connect as a healthy one: the error bit or a pending SO_ERROR is there', () => {
     const client = own(TcpStream.connect({ host: '127.0.0.1', port: unusedPort() }));
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(client, 9, Interest.READABLE | Interest.WRITABLE);
     const bits = nextReadiness(poll, events, 9);
     expect(bits).not.toBe(0);
@@ -280,7 +239,7 @@ describe.skipIf(onLibkqueue)('rule 15: refused connect', () => {
 describe('rules 12 and 13: flags are hints, never falsely set', () => {
   it('an idle connected socket registered READABLE reports nothing', () => {
     const { server } = pair();
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(server, 1, Interest.READABLE);
     expectNoEvents(poll, events);
   });
@@ -288,7 +247,7 @@ describe('rules 12 and 13: flags are hints, never falsely set', () => {
   it('an idle listener registered READABLE reports nothing until a client connects', () => {
     const { listener, address } = localListener();
     own(listener);
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(listener, 2, Interest.READABLE);
     expectNoEvents(poll, events);
     own(TcpStream.connect(address));
@@ -298,7 +257,7 @@ describe('rules 12 and 13: flags are hints, never falsely set', () => {
   it('WRITABLE-only never reports readable, even with data waiting (several level polls)', () => {
     const { client, server } = pair();
     client.write(Buffer.from('unread data'));
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(server, 1, Interest.WRITABLE);
     let seen = 0;
     for (let i = 0; i < 5; i++) {
@@ -319,7 +278,7 @@ describe('rules 12 and 13: flags are hints, never falsely set', () => {
   it('READABLE-only never reports writable on a socket that is writable', () => {
     const { client, server } = pair();
     client.write(Buffer.from('data'));
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(server, 1, Interest.READABLE);
     const bits = nextReadiness(poll, events, 1);
     expect(bits & Ready.READABLE).toBe(Ready.READABLE);
@@ -330,7 +289,7 @@ describe('rules 12 and 13: flags are hints, never falsely set', () => {
     const { listener, address } = localListener();
     own(listener);
     const client = own(TcpStream.connect(address));
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(client, 1, Interest.WRITABLE);
     const bits = nextReadiness(poll, events, 1);
     expect(bits & Ready.WRITABLE).toBe(Ready.WRITABLE);
@@ -341,7 +300,7 @@ describe('rules 12 and 13: flags are hints, never falsely set', () => {
   it('pending data is readable without readClosed, error or priority', () => {
     const { client, server } = pair();
     client.write(Buffer.from('hello'));
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(server, 1, Interest.READABLE | Interest.WRITABLE);
     const bits = readinessWith(poll, events, 1, Ready.READABLE);
     expect(bits & Ready.READABLE).toBe(Ready.READABLE);
@@ -351,7 +310,7 @@ describe('rules 12 and 13: flags are hints, never falsely set', () => {
   // Interest.PRIORITY exists on epoll only.
   it.runIf(onEpoll)('a PRIORITY-only registration stays silent for ordinary data', () => {
     const { client, server } = pair();
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(server, 1, Interest.PRIORITY);
     client.write(Buffer.from('plain bytes'));
     expectNoEvents(poll, events);
@@ -360,7 +319,7 @@ describe('rules 12 and 13: flags are hints, never falsely set', () => {
   it('an idle UDP socket registered READABLE reports nothing; a datagram makes it readable only', () => {
     const a = own(UdpSocket.bind('127.0.0.1:0'));
     const b = own(UdpSocket.bind('127.0.0.1:0'));
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(b, 6, Interest.READABLE);
     expectNoEvents(poll, events);
     a.sendTo(Buffer.from('d'), b.localAddress());
@@ -371,7 +330,7 @@ describe('rules 12 and 13: flags are hints, never falsely set', () => {
 
   it('an idle Unix stream pair registered READABLE reports nothing', () => {
     const [, b] = UnixStream.pair().map(own);
-    const { poll, events } = newPoll();
+    const { poll, events } = pollWithEvents();
     poll.register(b, 7, Interest.READABLE);
     expectNoEvents(poll, events);
     expect(b.read(Buffer.alloc(4))).toBe(WOULD_BLOCK);

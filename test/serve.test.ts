@@ -4,12 +4,11 @@
  * Most tests run the loop in attach() mode in this process and talk to it
  * with node:net clients. The run() mode tests run the server in a worker
  * thread (run() blocks its thread) built from the compiled package in
- * /work/main/dist, so run `npx tsc -p .` first.
+ * dist/ (`npm test` builds it first).
  *
  * Loopback only; every wait is bounded in time; everything opened is closed
  * after each test (loops, sockets, workers).
  */
-import * as net from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -21,36 +20,16 @@ import {
   type ServeOptions,
   type ServiceContext,
 } from '../src/index';
+import { later, runCleanups } from './cleanup';
+import { DIST_INDEX } from './dist';
+import { NetClient } from './net-client';
+import { sleep, waitFor } from './waits';
 
 // ---------------------------------------------------------------------------
 // Helpers local to this file
 // ---------------------------------------------------------------------------
 
-const DIST_INDEX = '/work/main/dist/index.js';
-
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) {
-    try {
-      await fn();
-    } catch {
-      // already cleaned up by the test
-    }
-  }
-});
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `cond` every 5 ms; rejects after `ms`. */
-async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
+afterEach(runCleanups);
 
 interface Served {
   loop: EventLoop;
@@ -64,7 +43,7 @@ interface Served {
 /** serve() on 127.0.0.1:0 with an attached loop; closed after the test. */
 function attachedServe<Req, Res>(options: ServeOptions<Req, Res>): Served {
   const loop = new EventLoop();
-  cleanups.push(() => loop.close());
+  later(() => loop.close());
   const contexts: ServiceContext[] = [];
   const closes: { ctx: ServiceContext; error?: Error }[] = [];
   const listener = serve(loop, '127.0.0.1:0', {
@@ -80,94 +59,6 @@ function attachedServe<Req, Res>(options: ServeOptions<Req, Res>): Served {
   });
   loop.attach();
   return { loop, port: (listener.socket.localAddress() as { port: number }).port, contexts, closes };
-}
-
-/** A node:net client that collects what it receives, with bounded waits. */
-class Client {
-  received = '';
-  ended = false;
-  closed = false;
-  error: Error | null = null;
-  private waiters = new Set<() => void>();
-
-  private constructor(readonly sock: net.Socket) {
-    sock.setEncoding('latin1');
-    sock.setNoDelay(true);
-    sock.on('data', (d: string) => {
-      this.received += d;
-      this.notify();
-    });
-    sock.on('end', () => {
-      this.ended = true;
-      this.notify();
-    });
-    sock.on('close', () => {
-      this.closed = true;
-      this.notify();
-    });
-    sock.on('error', (err) => {
-      this.error = err;
-    });
-  }
-
-  static connect(port: number, ms = 2000): Promise<Client> {
-    return new Promise((resolve, reject) => {
-      const sock = net.connect({ host: '127.0.0.1', port });
-      const timer = setTimeout(() => {
-        sock.destroy();
-        reject(new Error(`connect to ${port} timed out`));
-      }, ms);
-      sock.once('connect', () => {
-        clearTimeout(timer);
-        const c = new Client(sock);
-        cleanups.push(() => void c.sock.destroy());
-        resolve(c);
-      });
-      sock.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-    });
-  }
-
-  private notify(): void {
-    for (const w of [...this.waiters]) w();
-  }
-
-  /** Waits until `cond()` holds; rejects after `ms`. */
-  until(cond: () => boolean, ms: number, what: string): Promise<void> {
-    if (cond()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (!cond()) return;
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(
-          new Error(
-            `timed out after ${ms} ms waiting for ${what} (received ${JSON.stringify(this.received.slice(0, 200))}, closed=${this.closed})`,
-          ),
-        );
-      }, ms);
-      this.waiters.add(check);
-    });
-  }
-
-  /** Waits until `text` has been received in total. */
-  receivedAtLeast(length: number, ms = 3000): Promise<void> {
-    return this.until(() => this.received.length >= length || this.closed, ms, `${length} bytes`);
-  }
-
-  waitClosed(ms = 3000): Promise<void> {
-    return this.until(() => this.closed, ms, 'the connection to close');
-  }
-
-  write(text: string): void {
-    this.sock.write(text, 'latin1');
-  }
 }
 
 /** An upper-casing line service's expected response for `lines`. */
@@ -252,7 +143,7 @@ async function runModeServer(kind: 'promise' | 'pending'): Promise<RunModeServer
     await exit;
     clearTimeout(timer);
   };
-  cleanups.push(async () => {
+  later(async () => {
     await stop();
     await worker.terminate();
   });
@@ -274,14 +165,14 @@ describe('serve(): framing', () => {
         return line.toUpperCase();
       },
     });
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     const line = 'hello world\r\n';
     for (const ch of line) {
       c.write(ch);
       await sleep(5);
     }
     await c.receivedAtLeast(13);
-    expect(c.received).toBe('HELLO WORLD\r\n');
+    expect(c.text).toBe('HELLO WORLD\r\n');
     expect(requests).toEqual(['hello world']);
   });
 
@@ -294,7 +185,7 @@ describe('serve(): framing', () => {
         return line;
       },
     });
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     c.write('abc');
     await waitFor(() => contexts.length === 1, 2000, 'the connection');
     await sleep(50);
@@ -313,24 +204,24 @@ describe('serve(): framing', () => {
         return line.toUpperCase();
       },
     });
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     const lines = Array.from({ length: 100 }, (_, i) => `req-${i}`);
     c.write(lines.map((l) => `${l}\n`).join(''));
     const expected = upper(lines);
     await c.receivedAtLeast(expected.length);
-    expect(c.received).toBe(expected);
+    expect(c.text).toBe(expected);
     expect(requests).toEqual(lines);
   });
 
   it('carries a partial line over to the next read when it follows whole lines', async () => {
     const { port } = attachedServe({ codec: () => new LineCodec(), service: (line: string) => line.toUpperCase() });
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     c.write('one\ntwo\nthr');
     await c.receivedAtLeast(upper(['one', 'two']).length);
     await sleep(20);
     c.write('ee\n');
     await c.receivedAtLeast(upper(['one', 'two', 'three']).length);
-    expect(c.received).toBe(upper(['one', 'two', 'three']));
+    expect(c.text).toBe(upper(['one', 'two', 'three']));
   });
 
   it('sends nothing for a request whose service result is undefined, and answers the rest', async () => {
@@ -338,11 +229,11 @@ describe('serve(): framing', () => {
       codec: () => new LineCodec(),
       service: (line: string) => (line === 'quiet' ? undefined : line.toUpperCase()),
     });
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     c.write('a\nquiet\nb\n');
     await c.receivedAtLeast(upper(['a', 'b']).length);
     await sleep(30);
-    expect(c.received).toBe(upper(['a', 'b']));
+    expect(c.text).toBe(upper(['a', 'b']));
   });
 });
 
@@ -362,10 +253,10 @@ describe('serve(): decode errors', () => {
         return 'ERR line too long';
       },
     });
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     c.write(`ok1\nok2\n${'x'.repeat(50)}\nnever\n`);
     await c.waitClosed();
-    expect(c.received).toBe('OK1\r\nOK2\r\nERR line too long\r\n');
+    expect(c.text).toBe('OK1\r\nOK2\r\nERR line too long\r\n');
     expect(decodeErrors).toHaveLength(1);
     expect(decodeErrors[0]).toBeInstanceOf(FrameError);
     expect((decodeErrors[0] as FrameError).code).toBe('ERR_FRAME_TOO_LONG');
@@ -378,10 +269,10 @@ describe('serve(): decode errors', () => {
       service: (line) => line.toUpperCase(),
       onDecodeError: () => undefined,
     });
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     c.write(`ok\n${'y'.repeat(40)}\n`);
     await c.waitClosed();
-    expect(c.received).toBe('OK\r\n');
+    expect(c.text).toBe('OK\r\n');
   });
 
   it('delivers earlier responses and the onDecodeError reply when the over-long line is larger than one read', async () => {
@@ -390,12 +281,12 @@ describe('serve(): decode errors', () => {
       service: (line) => line.toUpperCase(),
       onDecodeError: () => 'ERR',
     });
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     // 256 KiB: more than the loop's 64 KiB read buffer, so unread input is
     // still queued in the kernel when the server gives up on the connection.
     c.write(`ok\n${'x'.repeat(256 * 1024)}\n`);
     await c.waitClosed(5000);
-    expect(c.received).toBe('OK\r\nERR\r\n');
+    expect(c.text).toBe('OK\r\nERR\r\n');
   });
 
   it('reports an over-long line that has no terminator yet, without waiting for one', async () => {
@@ -408,10 +299,10 @@ describe('serve(): decode errors', () => {
         return 'ERR';
       },
     });
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     c.write('z'.repeat(40)); // no LF, ever
     await c.waitClosed();
-    expect(c.received).toBe('ERR\r\n');
+    expect(c.text).toBe('ERR\r\n');
     expect(decodeErrors).toHaveLength(1);
   });
 
@@ -425,7 +316,7 @@ describe('serve(): decode errors', () => {
       },
       onDecodeError: () => 'ERR',
     });
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     // Sent in pieces so that several reads see a growing partial line.
     for (let i = 0; i < 5; i++) {
       c.write('abcde');
@@ -434,7 +325,7 @@ describe('serve(): decode errors', () => {
     c.write('\n');
     await c.waitClosed();
     expect(requests).toEqual([]);
-    expect(c.received).toBe('ERR\r\n');
+    expect(c.text).toBe('ERR\r\n');
   });
 });
 
@@ -453,16 +344,16 @@ describe('serve(): response order', () => {
         return p;
       },
     });
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     c.write('first\nsecond\nthird\n');
     await waitFor(() => pendings.length === 3, 2000, 'three service calls');
     pendings[2].resolve('R3');
     pendings[1].resolve('R2');
     await sleep(50);
-    expect(c.received).toBe(''); // held back behind the first request
+    expect(c.text).toBe(''); // held back behind the first request
     pendings[0].resolve('R1');
     await c.receivedAtLeast('R1\r\nR2\r\nR3\r\n'.length);
-    expect(c.received).toBe('R1\r\nR2\r\nR3\r\n');
+    expect(c.text).toBe('R1\r\nR2\r\nR3\r\n');
   });
 
   it('writes Promise responses in request order when later requests complete first (attach mode)', async () => {
@@ -471,12 +362,12 @@ describe('serve(): response order', () => {
       codec: () => new LineCodec(),
       service: () => new Promise<string>((resolve) => resolvers.push(resolve)),
     });
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     c.write('1\n2\n3\n4\n');
     await waitFor(() => resolvers.length === 4, 2000, 'four service calls');
     for (let i = 3; i >= 0; i--) resolvers[i](`R${i + 1}`);
     await c.receivedAtLeast('R1\r\nR2\r\nR3\r\nR4\r\n'.length);
-    expect(c.received).toBe('R1\r\nR2\r\nR3\r\nR4\r\n');
+    expect(c.text).toBe('R1\r\nR2\r\nR3\r\nR4\r\n');
   });
 
   it('writes the first response as soon as it is ready even while later ones are pending', async () => {
@@ -489,15 +380,15 @@ describe('serve(): response order', () => {
         return p;
       },
     });
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     c.write('a\nb\n');
     await waitFor(() => pendings.length === 2, 2000, 'two service calls');
     pendings[0].resolve('A');
     await c.receivedAtLeast(3);
-    expect(c.received).toBe('A\r\n');
+    expect(c.text).toBe('A\r\n');
     pendings[1].resolve('B');
     await c.receivedAtLeast(6);
-    expect(c.received).toBe('A\r\nB\r\n');
+    expect(c.text).toBe('A\r\nB\r\n');
   });
 });
 
@@ -517,7 +408,7 @@ describe('serve(): maxInFlight', () => {
         return p;
       },
     });
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     c.write('r0\nr1\nr2\n');
     await waitFor(() => pendings.length === 2, 2000, 'two service calls');
     const conn = contexts[0].conn;
@@ -544,7 +435,7 @@ describe('serve(): maxInFlight', () => {
         return p;
       },
     });
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     const lines = Array.from({ length: 10 }, (_, i) => `r${i}`);
     c.write(lines.map((l) => `${l}\n`).join(''));
     await waitFor(() => pendings.length === 2, 2000, 'two service calls');
@@ -558,7 +449,7 @@ describe('serve(): maxInFlight', () => {
     }
     const expected = upper(lines);
     await c.receivedAtLeast(expected.length);
-    expect(c.received).toBe(expected);
+    expect(c.text).toBe(expected);
     expect(requests).toEqual(lines);
     expect(conn.isReading).toBe(true);
   });
@@ -569,17 +460,17 @@ describe('serve(): maxInFlight', () => {
       maxInFlight: 1,
       service: (line) => line.toUpperCase(),
     });
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     const lines = Array.from({ length: 500 }, (_, i) => `line-${i}`);
     c.write(lines.map((l) => `${l}\n`).join(''));
     const expected = upper(lines);
     await c.receivedAtLeast(expected.length, 5000);
-    expect(c.received).toBe(expected);
+    expect(c.text).toBe(expected);
   });
 
   it('rejects a maxInFlight that is not a positive integer', () => {
     const loop = new EventLoop();
-    cleanups.push(() => loop.close());
+    later(() => loop.close());
     expect(() => serve(loop, '127.0.0.1:0', { codec: new LineCodec(), service: (l: string) => l, maxInFlight: 0 })).toThrow(
       RangeError,
     );
@@ -600,8 +491,8 @@ describe('serve(): service failures', () => {
         return line.toUpperCase();
       },
     });
-    const bad = await Client.connect(port);
-    const good = await Client.connect(port);
+    const bad = await NetClient.connect(port);
+    const good = await NetClient.connect(port);
     good.write('before\n');
     await good.receivedAtLeast(8);
     bad.write('boom\n');
@@ -610,7 +501,7 @@ describe('serve(): service failures', () => {
     expect(closes[0].error).toBe(boom);
     good.write('after\n');
     await good.receivedAtLeast(15);
-    expect(good.received).toBe('BEFORE\r\nAFTER\r\n');
+    expect(good.text).toBe('BEFORE\r\nAFTER\r\n');
     expect(good.closed).toBe(false);
   });
 
@@ -619,7 +510,7 @@ describe('serve(): service failures', () => {
       codec: () => new LineCodec(),
       service: () => Promise.reject(new Error('async failure')),
     });
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     c.write('x\n');
     await c.waitClosed();
     await waitFor(() => closes.length === 1, 2000, 'onClose');
@@ -636,7 +527,7 @@ describe('serve(): service failures', () => {
         return line;
       },
     });
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     c.write('boom\nafter1\nafter2\n');
     await c.waitClosed();
     await sleep(20);
@@ -652,11 +543,11 @@ describe('serve(): service failures', () => {
       },
       onServiceError: (err) => `ERR ${(err as Error).message}`,
     });
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     c.write('a\nbad\nb\n');
     const expected = 'A\r\nERR nope\r\nB\r\n';
     await c.receivedAtLeast(expected.length);
-    expect(c.received).toBe(expected);
+    expect(c.text).toBe(expected);
     expect(c.closed).toBe(false);
   });
 });
@@ -676,7 +567,7 @@ describe('serve(): EOF', () => {
         return p;
       },
     });
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     c.write('a\nb\n');
     c.sock.end(); // half-close: we still read
     await waitFor(() => pendings.length === 2, 2000, 'two service calls');
@@ -689,7 +580,7 @@ describe('serve(): EOF', () => {
     pendings[1].resolve('B');
     pendings[0].resolve('A');
     await c.until(() => c.ended, 3000, 'the server to close');
-    expect(c.received).toBe('A\r\nB\r\n');
+    expect(c.text).toBe('A\r\nB\r\n');
     await waitFor(() => closes.length === 1, 2000, 'onClose');
     expect(closes[0].error).toBeUndefined();
   });
@@ -700,17 +591,17 @@ describe('serve(): EOF', () => {
       maxInFlight: 2,
       service: (line) => new Promise<string>((resolve) => setTimeout(() => resolve(line.toUpperCase()), 5)),
     });
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     const lines = Array.from({ length: 8 }, (_, i) => `e${i}`);
     c.write(lines.map((l) => `${l}\n`).join(''));
     c.sock.end();
     await c.until(() => c.ended, 3000, 'the server to close');
-    expect(c.received).toBe(upper(lines));
+    expect(c.text).toBe(upper(lines));
   });
 
   it('closes at once on EOF when nothing is in flight', async () => {
     const { port, closes } = attachedServe<string, string>({ codec: () => new LineCodec(), service: (l) => l });
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     c.write('x\n');
     await c.receivedAtLeast(3);
     c.sock.end();
@@ -735,7 +626,7 @@ describe('serve(): idleTimeoutMs', () => {
         return p;
       },
     });
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     c.write('slow\n');
     await waitFor(() => pendings.length === 1, 2000, 'the service call');
     await sleep(400); // four idle timeouts with no traffic, the request still in flight
@@ -743,7 +634,7 @@ describe('serve(): idleTimeoutMs', () => {
     expect(closes).toEqual([]);
     pendings[0].resolve('DONE');
     await c.receivedAtLeast(6);
-    expect(c.received).toBe('DONE\r\n');
+    expect(c.text).toBe('DONE\r\n');
   });
 
   it('closes a connection with nothing in flight once it stays idle', async () => {
@@ -752,7 +643,7 @@ describe('serve(): idleTimeoutMs', () => {
       idleTimeoutMs: 100,
       service: (line) => line,
     });
-    const c = await Client.connect(port);
+    const c = await NetClient.connect(port);
     c.write('x\n');
     await c.receivedAtLeast(3);
     await c.waitClosed(5000);
@@ -768,10 +659,10 @@ describe('serve(): idleTimeoutMs', () => {
 describe('serve(): run() mode', () => {
   it('closes the connection with an error that mentions run() when the service returns a Promise', async () => {
     const server = await runModeServer('promise');
-    const c = await Client.connect(server.port);
+    const c = await NetClient.connect(server.port);
     c.write('hello\n');
     await c.waitClosed(5000);
-    expect(c.received).toBe('');
+    expect(c.text).toBe('');
     await waitFor(() => server.messages.some((m) => m.type === 'close'), 3000, 'onClose in the worker');
     const close = server.messages.find((m) => m.type === 'close')!;
     expect(close.state).toBe('running');
@@ -782,10 +673,10 @@ describe('serve(): run() mode', () => {
 
   it('serves a service that returns a Pending settled later by a loop timer', async () => {
     const server = await runModeServer('pending');
-    const c = await Client.connect(server.port);
+    const c = await NetClient.connect(server.port);
     c.write('hello\nworld\n');
     await c.receivedAtLeast('HELLO\r\nWORLD\r\n'.length, 5000);
-    expect(c.received).toBe('HELLO\r\nWORLD\r\n');
+    expect(c.text).toBe('HELLO\r\nWORLD\r\n');
     expect(c.closed).toBe(false);
     c.sock.end();
     await c.waitClosed(5000);

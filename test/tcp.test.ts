@@ -4,9 +4,11 @@
  */
 import * as os from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Events, Interest, Poll, SysError, TcpListener, TcpStream, WOULD_BLOCK } from '../src/index';
+import { Interest, SysError, TcpListener, TcpStream, WOULD_BLOCK } from '../src/index';
 import { native } from '../src/native';
-import { sleepMs, tcpPair } from './util';
+import { own, runCleanups } from './cleanup';
+import { acceptOne, catchSysError, fillSendBuffer, pair, readExactly, unusedPort, waitReady } from './poll-fixtures';
+import { sleepMs } from './util';
 import { onLibkqueue } from './platform';
 
 // ---------------------------------------------------------------------------
@@ -16,107 +18,7 @@ import { onLibkqueue } from './platform';
 const C = native.constants;
 const ERRNO = os.constants.errno;
 
-/** Everything a test opened; closed after each test, newest first. */
-const opened: { close(): void }[] = [];
-function own<T extends { close(): void }>(thing: T): T {
-  opened.push(thing);
-  return thing;
-}
-afterEach(() => {
-  for (const thing of opened.splice(0).reverse()) {
-    try {
-      thing.close();
-    } catch {
-      // already closed by the test
-    }
-  }
-});
-
-/** A connected pair whose sockets are closed after the test. */
-function pair(): { client: TcpStream; server: TcpStream } {
-  const p = tcpPair();
-  own(p.client);
-  own(p.server);
-  return p;
-}
-
-/**
- * Waits up to `timeoutMs` on a private Poll for `interest` on `source`;
- * returns the readiness bits of the first event, or 0 if none came.
- */
-function waitReady(source: { fd: number }, interest: number, timeoutMs = 2000): number {
-  const poll = new Poll();
-  const events = new Events(4);
-  try {
-    poll.register(source, 1, interest);
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (poll.poll(events, Math.max(1, deadline - Date.now())) > 0) return events.readiness(0);
-    }
-    return 0;
-  } finally {
-    poll.close();
-  }
-}
-
-/** Reads exactly `n` bytes (or until EOF), waiting for readability, bounded by time. */
-function readExactly(stream: TcpStream, n: number, timeoutMs = 3000): Buffer {
-  const out = Buffer.alloc(n);
-  let got = 0;
-  const deadline = Date.now() + timeoutMs;
-  while (got < n && Date.now() < deadline) {
-    const r = stream.read(out, got, n - got);
-    if (r === 0) break;
-    if (r === WOULD_BLOCK) {
-      waitReady(stream, Interest.READABLE, Math.max(1, deadline - Date.now()));
-      continue;
-    }
-    got += r;
-  }
-  return out.subarray(0, got);
-}
-
-/** Accepts one connection, waiting up to 2 s for it. */
-function acceptOne(listener: TcpListener): TcpStream {
-  const deadline = Date.now() + 2000;
-  while (Date.now() < deadline) {
-    const s = listener.accept();
-    if (s !== WOULD_BLOCK) return own(s);
-    waitReady(listener, Interest.READABLE, Math.max(1, deadline - Date.now()));
-  }
-  throw new Error('no connection to accept within 2 s');
-}
-
-/** Writes until the kernel refuses more; returns the bytes accepted. Bounded. */
-function fillSendBuffer(stream: TcpStream): number {
-  const chunk = Buffer.alloc(64 * 1024, 0x61);
-  let total = 0;
-  for (let i = 0; i < 4096; i++) {
-    const n = stream.write(chunk);
-    if (n === WOULD_BLOCK) return total;
-    total += n;
-  }
-  throw new Error(`send buffer never filled after ${total} bytes`);
-}
-
-/** A loopback port with no listener (bound once, then released). */
-function unusedPort(): number {
-  const l = TcpListener.bind('127.0.0.1:0');
-  const port = l.localAddress().port;
-  l.close();
-  return port;
-}
-
-/** Runs `fn`, expecting a SysError; returns it. */
-function catchSysError(fn: () => unknown): SysError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SysError);
-    return err as SysError;
-  }
-  throw new Error('expected a SysError, nothing was thrown');
-}
+afterEach(runCleanups);
 
 /**
  * Leaves a loopback port whose only user is a connection in TIME_WAIT: the

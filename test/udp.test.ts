@@ -4,8 +4,10 @@
  */
 import * as os from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Events, Interest, Poll, SysError, UdpSocket, WOULD_BLOCK, type Received, type InetAddress } from '../src/index';
+import { UdpSocket, WOULD_BLOCK, type Received, type InetAddress } from '../src/index';
 import { native } from '../src/native';
+import { own, runCleanups } from './cleanup';
+import { catchSysError, waitReadable } from './poll-fixtures';
 
 // ---------------------------------------------------------------------------
 // Helpers local to this file
@@ -13,40 +15,11 @@ import { native } from '../src/native';
 
 const C = native.constants;
 
-const opened: { close(): void }[] = [];
-function own<T extends { close(): void }>(thing: T): T {
-  opened.push(thing);
-  return thing;
-}
-afterEach(() => {
-  for (const thing of opened.splice(0).reverse()) {
-    try {
-      thing.close();
-    } catch {
-      // already closed by the test
-    }
-  }
-});
-
-/** Waits up to `timeoutMs` until `sock` is readable; true if it became so. */
-function waitReadable(sock: UdpSocket, timeoutMs = 2000): boolean {
-  const poll = new Poll();
-  const events = new Events(2);
-  try {
-    poll.register(sock, 1, Interest.READABLE);
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (poll.poll(events, Math.max(1, deadline - Date.now())) > 0) return true;
-    }
-    return false;
-  } finally {
-    poll.close();
-  }
-}
+afterEach(runCleanups);
 
 /** recvFrom after waiting for the datagram; fails the test on WOULD_BLOCK. */
 function recvFromWaiting(sock: UdpSocket, buf: Uint8Array, offset?: number, length?: number): Received<InetAddress> {
-  expect(waitReadable(sock), 'datagram never arrived').toBe(true);
+  waitReadable(sock);
   const r = sock.recvFrom(buf, offset, length);
   if (r === WOULD_BLOCK) throw new Error('readable, yet recvFrom returned WOULD_BLOCK');
   return r;
@@ -54,20 +27,10 @@ function recvFromWaiting(sock: UdpSocket, buf: Uint8Array, offset?: number, leng
 
 /** recv after waiting for the datagram. */
 function recvWaiting(sock: UdpSocket, buf: Uint8Array): number {
-  expect(waitReadable(sock), 'datagram never arrived').toBe(true);
+  waitReadable(sock);
   const n = sock.recv(buf);
   if (n === WOULD_BLOCK) throw new Error('readable, yet recv returned WOULD_BLOCK');
   return n;
-}
-
-function catchSysError(fn: () => unknown): SysError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SysError);
-    return err as SysError;
-  }
-  throw new Error('expected a SysError, nothing was thrown');
 }
 
 // ---------------------------------------------------------------------------

@@ -3,13 +3,10 @@
  * Linux abstract name, socketpairs, datagrams, and path-length limits.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
-  Events,
   Interest,
-  Poll,
   SysError,
   UnixDatagram,
   UnixListener,
@@ -18,6 +15,9 @@ import {
   type Received,
   type UnixAddress,
 } from '../src/index';
+import { own, runCleanups } from './cleanup';
+import { acceptOne, catchError, readExactly, waitReady } from './poll-fixtures';
+import { useTempDir } from './temp-dir';
 
 // ---------------------------------------------------------------------------
 // Helpers local to this file
@@ -26,85 +26,25 @@ import {
 /** Bytes in sockaddr_un.sun_path on Linux. */
 const SUN_PATH = 108;
 
-const opened: { close(): void }[] = [];
-function own<T extends { close(): void }>(thing: T): T {
-  opened.push(thing);
-  return thing;
-}
-afterEach(() => {
-  for (const thing of opened.splice(0).reverse()) {
-    try {
-      thing.close();
-    } catch {
-      // already closed by the test
-    }
-  }
-});
+afterEach(runCleanups);
 
-let dir = '';
-beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeloop-unix-'));
-});
-afterAll(() => {
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const tmp = useTempDir('edgeloop-unix-');
 
 let counter = 0;
-/** A fresh socket path inside the test's temp dir. */
+/** A fresh socket path inside the test's temp tmp.path. */
 function sockPath(): string {
-  return path.join(dir, `s${++counter}.sock`);
+  return path.join(tmp.path, `s${++counter}.sock`);
 }
 /** A fresh abstract name, without the leading NUL. */
 function abstractName(): string {
   return `edgeloop-test-${process.pid}-${++counter}-${Math.random().toString(36).slice(2)}`;
 }
 
-/** A path of exactly `bytes` bytes inside the temp dir. */
+/** A path of exactly `bytes` bytes inside the temp tmp.path. */
 function pathOfLength(bytes: number): string {
-  const prefix = path.join(dir, `p${++counter}-`);
-  if (prefix.length >= bytes) throw new Error(`temp dir path too long to build a ${bytes}-byte path`);
+  const prefix = path.join(tmp.path, `p${++counter}-`);
+  if (prefix.length >= bytes) throw new Error(`temp tmp.path path too long to build a ${bytes}-byte path`);
   return prefix + 'x'.repeat(bytes - prefix.length);
-}
-
-function waitReady(source: { fd: number }, interest: number, timeoutMs = 2000): number {
-  const poll = new Poll();
-  const events = new Events(2);
-  try {
-    poll.register(source, 1, interest);
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (poll.poll(events, Math.max(1, deadline - Date.now())) > 0) return events.readiness(0);
-    }
-    return 0;
-  } finally {
-    poll.close();
-  }
-}
-
-function acceptOne(listener: UnixListener): UnixStream {
-  const deadline = Date.now() + 2000;
-  while (Date.now() < deadline) {
-    const s = listener.accept();
-    if (s !== WOULD_BLOCK) return own(s);
-    waitReady(listener, Interest.READABLE, Math.max(1, deadline - Date.now()));
-  }
-  throw new Error('no connection to accept within 2 s');
-}
-
-function readExactly(stream: UnixStream, n: number, timeoutMs = 2000): Buffer {
-  const out = Buffer.alloc(n);
-  let got = 0;
-  const deadline = Date.now() + timeoutMs;
-  while (got < n && Date.now() < deadline) {
-    const r = stream.read(out, got, n - got);
-    if (r === 0) break;
-    if (r === WOULD_BLOCK) {
-      waitReady(stream, Interest.READABLE, Math.max(1, deadline - Date.now()));
-      continue;
-    }
-    got += r;
-  }
-  return out.subarray(0, got);
 }
 
 function recvFromWaiting(sock: UnixDatagram, buf: Uint8Array): Received<UnixAddress> {
@@ -112,16 +52,6 @@ function recvFromWaiting(sock: UnixDatagram, buf: Uint8Array): Received<UnixAddr
   const r = sock.recvFrom(buf);
   if (r === WOULD_BLOCK) throw new Error('readable, yet recvFrom returned WOULD_BLOCK');
   return r;
-}
-
-function catchError(fn: () => unknown): Error & { code?: string; syscall?: string } {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(Error);
-    return err as Error & { code?: string; syscall?: string };
-  }
-  throw new Error('expected an error, nothing was thrown');
 }
 
 // ---------------------------------------------------------------------------
@@ -178,7 +108,7 @@ describe('UnixListener / UnixStream on a filesystem path', () => {
   });
 
   it('connecting to a path that does not exist throws SysError ENOENT', () => {
-    const err = catchError(() => own(UnixStream.connect(path.join(dir, 'missing.sock'))));
+    const err = catchError(() => own(UnixStream.connect(path.join(tmp.path, 'missing.sock'))));
     expect(err).toBeInstanceOf(SysError);
     expect(err.code).toBe('ENOENT');
     expect(err.syscall).toBe('connect');
@@ -401,7 +331,7 @@ describe('UnixDatagram', () => {
 
   it('sendTo a path with no socket throws SysError ENOENT', () => {
     const a = own(UnixDatagram.unbound());
-    const err = catchError(() => a.sendTo(Buffer.from('x'), path.join(dir, 'nobody.sock')));
+    const err = catchError(() => a.sendTo(Buffer.from('x'), path.join(tmp.path, 'nobody.sock')));
     expect(err).toBeInstanceOf(SysError);
     expect(err.code).toBe('ENOENT');
     expect(err.syscall).toBe('sendto');
@@ -425,7 +355,7 @@ describe('Unix path length', () => {
   });
 
   it('a very long path (300 bytes) is rejected with ENAMETOOLONG before any socket is opened', () => {
-    const p = path.join(dir, 'y'.repeat(300));
+    const p = path.join(tmp.path, 'y'.repeat(300));
     const err = catchError(() => own(UnixDatagram.bind(p)));
     expect(err.code).toBe('ENAMETOOLONG');
   });

@@ -51,14 +51,6 @@ export function expectNoEvents(poll: Poll, events: Events): void {
   expect(seen, 'unexpected events').toEqual([]);
 }
 
-/** Tokens seen in one poll of `timeoutMs`. */
-export function pollTokens(poll: Poll, events: Events, timeoutMs: number): number[] {
-  poll.poll(events, timeoutMs);
-  const tokens = [];
-  for (let i = 0; i < events.length; i++) tokens.push(events.token(i));
-  return tokens;
-}
-
 /** A listener on 127.0.0.1 with a free port. */
 export function localListener(): { listener: TcpListener; address: InetAddress } {
   const listener = TcpListener.bind('127.0.0.1:0');

@@ -1,51 +1,27 @@
 /**
- * Waker: POLL-SEMANTICS rules 21 (wake from any thread, coalescing) and 22
+ * Waker: docs/POLL-SEMANTICS.md rules 21 (wake from any thread, coalescing) and 22
  * (one Waker per Poll), plus loading the addon inside worker threads.
  *
  * Worker code is plain JavaScript that requires the compiled package from
  * dist/ by absolute path, so run `npx tsc -p .` before this file.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Events, Interest, Poll, SysError, TcpListener, UnixStream, Waker, type WakerHandle } from '../src/index';
+import { later, own, runCleanups } from './cleanup';
+import { assertDistFresh, DIST_INDEX } from './dist';
+import { within } from './waits';
 import { drain, expectNoEvents, sleepMs } from './util';
 import { expectedBackend, onEpoll } from './platform';
 
-const DIST = path.resolve(__dirname, '..', 'dist');
-const DIST_INDEX = path.join(DIST, 'index.js');
+afterEach(runCleanups);
 
-/** Everything a test opened, closed in afterEach even when it fails. */
-const cleanups: Array<() => void> = [];
-function closeLater<T extends { close(): void }>(thing: T): T {
-  cleanups.push(() => thing.close());
-  return thing;
-}
-afterEach(() => {
-  while (cleanups.length > 0) {
-    try {
-      cleanups.pop()!();
-    } catch {
-      // already closed or half-built: nothing more to release
-    }
-  }
-});
-
-beforeAll(() => {
-  // The workers load dist/, the main thread loads src/ through vitest: make
-  // sure the modules the workers use are built from the current sources.
-  if (!fs.existsSync(DIST_INDEX)) throw new Error('dist/ is missing: run `npx tsc -p .` first');
-  for (const mod of ['index', 'poll', 'waker', 'events', 'native', 'errors']) {
-    const src = path.resolve(__dirname, '..', 'src', `${mod}.ts`);
-    const out = path.join(DIST, `${mod}.js`);
-    if (!fs.existsSync(out) || fs.statSync(out).mtimeMs + 1 < fs.statSync(src).mtimeMs) {
-      throw new Error(`dist/${mod}.js is older than src/${mod}.ts: run \`npx tsc -p .\` first`);
-    }
-  }
-});
+// The workers load dist/, the main thread loads src/ through vitest: make
+// sure the modules the workers use are built from the current sources.
+beforeAll(assertDistFresh);
 
 interface Seen {
   token: number;
@@ -64,15 +40,6 @@ function withToken(events: Events, token: number): Seen[] {
   return seen(events).filter((e) => e.token === token);
 }
 
-/** Rejects after `ms` so that no await on a worker can hang the suite. */
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
-}
-
 /** Exit codes of started workers, captured from the start so no exit is missed. */
 const exits = new WeakMap<Worker, Promise<number>>();
 
@@ -80,7 +47,7 @@ const exits = new WeakMap<Worker, Promise<number>>();
 function startWorker(code: string, data: Record<string, unknown>): Worker {
   const worker = new Worker(code, { eval: true, workerData: { dist: DIST_INDEX, ...data } });
   exits.set(worker, new Promise<number>((resolve) => worker.once('exit', resolve)));
-  cleanups.push(() => void worker.terminate());
+  later(() => void worker.terminate());
   return worker;
 }
 
@@ -118,34 +85,34 @@ function exited(worker: Worker, ms: number): Promise<number> {
 
 describe('Waker: wake and poll (rule 21)', () => {
   it('wake() makes the next poll return one readable event with the waker token', () => {
-    const poll = closeLater(new Poll());
+    const poll = own(new Poll());
     const events = new Events(8);
-    const waker = closeLater(new Waker(poll, 17));
+    const waker = own(new Waker(poll, 17));
     waker.wake();
     poll.poll(events, 1000);
     expect(seen(events)).toEqual([{ token: 17, readable: true }]);
   });
 
   it('a poll with no wake and nothing registered returns nothing for the waker', () => {
-    const poll = closeLater(new Poll());
+    const poll = own(new Poll());
     const events = new Events(8);
-    closeLater(new Waker(poll, 17));
+    own(new Waker(poll, 17));
     expectNoEvents(poll, events);
   });
 
   it('several wakes before a poll give exactly one event for the waker token', () => {
-    const poll = closeLater(new Poll());
+    const poll = own(new Poll());
     const events = new Events(8);
-    const waker = closeLater(new Waker(poll, 3));
+    const waker = own(new Waker(poll, 3));
     for (let i = 0; i < 10; i++) waker.wake();
     poll.poll(events, 1000);
     expect(seen(events)).toEqual([{ token: 3, readable: true }]);
   });
 
   it('the poll after a consumed wake returns nothing for the waker token', () => {
-    const poll = closeLater(new Poll());
+    const poll = own(new Poll());
     const events = new Events(8);
-    const waker = closeLater(new Waker(poll, 3));
+    const waker = own(new Waker(poll, 3));
     waker.wake();
     waker.wake();
     poll.poll(events, 1000);
@@ -154,9 +121,9 @@ describe('Waker: wake and poll (rule 21)', () => {
   });
 
   it('each wake after a consumed one produces a fresh event (the waker re-arms)', () => {
-    const poll = closeLater(new Poll());
+    const poll = own(new Poll());
     const events = new Events(8);
-    const waker = closeLater(new Waker(poll, 9));
+    const waker = own(new Waker(poll, 9));
     const counts: number[] = [];
     for (let round = 0; round < 5; round++) {
       waker.wake();
@@ -167,11 +134,11 @@ describe('Waker: wake and poll (rule 21)', () => {
   });
 
   it('a wake on one Poll does not wake another Poll', () => {
-    const a = closeLater(new Poll());
-    const b = closeLater(new Poll());
+    const a = own(new Poll());
+    const b = own(new Poll());
     const events = new Events(8);
-    const wa = closeLater(new Waker(a, 1));
-    closeLater(new Waker(b, 1));
+    const wa = own(new Waker(a, 1));
+    own(new Waker(b, 1));
     wa.wake();
     expectNoEvents(b, events);
     a.poll(events, 1000);
@@ -179,9 +146,9 @@ describe('Waker: wake and poll (rule 21)', () => {
   });
 
   it('a RemoteWaker built from handle() in the same thread wakes the Poll', () => {
-    const poll = closeLater(new Poll());
+    const poll = own(new Poll());
     const events = new Events(8);
-    const waker = closeLater(new Waker(poll, 44));
+    const waker = own(new Waker(poll, 44));
     Waker.fromHandle(waker.handle()).wake();
     poll.poll(events, 1000);
     expect(seen(events)).toEqual([{ token: 44, readable: true }]);
@@ -190,14 +157,14 @@ describe('Waker: wake and poll (rule 21)', () => {
   it('a wake from a worker thread ends a poll blocked with timeout -1 on the main thread', async () => {
     const WAKER = 5;
     const FALLBACK = 6;
-    const poll = closeLater(new Poll());
+    const poll = own(new Poll());
     const events = new Events(8);
-    const waker = closeLater(new Waker(poll, WAKER));
+    const waker = own(new Waker(poll, WAKER));
     // Safety net: if the worker cannot wake us (load failure, wake throws,
     // or the wake does not end the poll within 5 s) it connects to this
     // listener with node:net instead, so the blocked poll ends with the
     // FALLBACK token and the test fails instead of hanging forever.
-    const fallback = closeLater(TcpListener.bind('127.0.0.1:0'));
+    const fallback = own(TcpListener.bind('127.0.0.1:0'));
     poll.register(fallback, FALLBACK, Interest.READABLE);
     // [0] go, [1] wake issued, [2] main has returned from poll, [3] sleep slot
     const sync = new Int32Array(new SharedArrayBuffer(16));
@@ -253,9 +220,9 @@ describe('Waker: wake and poll (rule 21)', () => {
   });
 
   it('many wakes from a worker thread before a poll give exactly one event', async () => {
-    const poll = closeLater(new Poll());
+    const poll = own(new Poll());
     const events = new Events(8);
-    const waker = closeLater(new Waker(poll, 8));
+    const waker = own(new Waker(poll, 8));
     const worker = startWorker(
       `
       const { workerData, parentPort } = require('node:worker_threads');
@@ -284,7 +251,7 @@ describe('Waker: closed wakers', () => {
   }
 
   it('wake() after waker.close() throws ERR_WAKER_CLOSED', () => {
-    const poll = closeLater(new Poll());
+    const poll = own(new Poll());
     const waker = new Waker(poll, 1);
     waker.close();
     expect(closedError(() => waker.wake())).toEqual({ name: 'TypeError', code: 'ERR_WAKER_CLOSED' });
@@ -299,7 +266,7 @@ describe('Waker: closed wakers', () => {
   });
 
   it('a RemoteWaker in this thread throws once its Waker is closed', () => {
-    const poll = closeLater(new Poll());
+    const poll = own(new Poll());
     const waker = new Waker(poll, 1);
     const remote = Waker.fromHandle(waker.handle());
     waker.close();
@@ -316,7 +283,7 @@ describe('Waker: closed wakers', () => {
 
   // On kqueue the waker signals the kqueue fd itself: no separate fd to reuse.
   it.runIf(onEpoll)('a stale RemoteWaker does not signal an fd that reused the closed eventfd number', () => {
-    const poll = closeLater(new Poll());
+    const poll = own(new Poll());
     const waker = new Waker(poll, 1);
     const handle: WakerHandle = waker.handle();
     const remote = Waker.fromHandle(handle);
@@ -326,8 +293,8 @@ describe('Waker: closed wakers', () => {
     let peer: UnixStream | undefined;
     for (let i = 0; i < 64 && peer === undefined; i++) {
       const [a, b] = UnixStream.pair();
-      closeLater(a);
-      closeLater(b);
+      own(a);
+      own(b);
       peer = a.fd === handle.fd ? b : b.fd === handle.fd ? a : undefined;
     }
     expect(peer, 'no new socket reused the eventfd number').toBeDefined();
@@ -337,7 +304,7 @@ describe('Waker: closed wakers', () => {
   });
 
   it('a RemoteWaker in a worker throws once the Waker was closed', async () => {
-    const poll = closeLater(new Poll());
+    const poll = own(new Poll());
     const waker = new Waker(poll, 1);
     const handle = waker.handle();
     waker.close();
@@ -379,8 +346,8 @@ describe('Waker: closed wakers', () => {
   function reuseFd(fd: number): UnixStream | undefined {
     for (let i = 0; i < 64; i++) {
       const [a, b] = UnixStream.pair();
-      closeLater(a);
-      closeLater(b);
+      own(a);
+      own(b);
       if (a.fd === fd) return b;
       if (b.fd === fd) return a;
     }
@@ -453,11 +420,11 @@ describe('Waker: closed wakers', () => {
 
 describe('Waker: one per Poll (rule 22)', () => {
   it('a second Waker on one Poll throws SysError EEXIST', () => {
-    const poll = closeLater(new Poll());
-    closeLater(new Waker(poll, 1));
+    const poll = own(new Poll());
+    own(new Waker(poll, 1));
     let err: unknown;
     try {
-      closeLater(new Waker(poll, 2));
+      own(new Waker(poll, 2));
     } catch (e) {
       err = e;
     }
@@ -466,11 +433,11 @@ describe('Waker: one per Poll (rule 22)', () => {
   });
 
   it('a second Waker is refused even with the same token', () => {
-    const poll = closeLater(new Poll());
-    closeLater(new Waker(poll, 1));
+    const poll = own(new Poll());
+    own(new Waker(poll, 1));
     let err: unknown;
     try {
-      closeLater(new Waker(poll, 1));
+      own(new Waker(poll, 1));
     } catch (e) {
       err = e;
     }
@@ -478,10 +445,10 @@ describe('Waker: one per Poll (rule 22)', () => {
   });
 
   it('the first Waker keeps working after a second one was refused', () => {
-    const poll = closeLater(new Poll());
+    const poll = own(new Poll());
     const events = new Events(8);
-    const first = closeLater(new Waker(poll, 1));
-    expect(() => closeLater(new Waker(poll, 2))).toThrow(SysError);
+    const first = own(new Waker(poll, 1));
+    expect(() => own(new Waker(poll, 2))).toThrow(SysError);
     expect(first.isOpen).toBe(true);
     first.wake();
     poll.poll(events, 1000);
@@ -489,12 +456,12 @@ describe('Waker: one per Poll (rule 22)', () => {
   });
 
   it('after waker.close() a new Waker can be created and wakes under its own token', () => {
-    const poll = closeLater(new Poll());
+    const poll = own(new Poll());
     const events = new Events(8);
     const old = new Waker(poll, 1);
     const oldRemote = Waker.fromHandle(old.handle());
     old.close();
-    const fresh = closeLater(new Waker(poll, 2));
+    const fresh = own(new Waker(poll, 2));
     fresh.wake();
     poll.poll(events, 1000);
     expect(seen(events)).toEqual([{ token: 2, readable: true }]);
@@ -503,7 +470,7 @@ describe('Waker: one per Poll (rule 22)', () => {
   });
 
   it('a wake pending when the Waker is closed is not reported under the old token', () => {
-    const poll = closeLater(new Poll());
+    const poll = own(new Poll());
     const events = new Events(8);
     const old = new Waker(poll, 1);
     old.wake();
@@ -512,7 +479,7 @@ describe('Waker: one per Poll (rule 22)', () => {
   });
 
   it('closing and re-creating the Waker many times keeps working', () => {
-    const poll = closeLater(new Poll());
+    const poll = own(new Poll());
     const events = new Events(8);
     const tokens: number[] = [];
     for (let i = 0; i < 50; i++) {
@@ -531,12 +498,12 @@ describe('Waker: a raw fd under the waker token', () => {
 
   /** Poll + Waker(TOKEN) + a Unix pair whose `reader` end, as a raw fd, is registered under TOKEN. */
   function setup(): { poll: Poll; events: Events; waker: Waker; reader: UnixStream; writer: UnixStream } {
-    const poll = closeLater(new Poll());
+    const poll = own(new Poll());
     const events = new Events(8);
-    const waker = closeLater(new Waker(poll, TOKEN));
+    const waker = own(new Waker(poll, TOKEN));
     const [reader, writer] = UnixStream.pair();
-    closeLater(reader);
-    closeLater(writer);
+    own(reader);
+    own(writer);
     poll.register(reader.fd, TOKEN, Interest.READABLE); // a raw fd number
     return { poll, events, waker, reader, writer };
   }
@@ -614,9 +581,9 @@ describe('the addon in worker threads', () => {
     expect(r1).toEqual({ backend: expectedBackend, tokens: [11, 12], read: 'hi' });
     expect(r2).toEqual(r1);
 
-    const poll = closeLater(new Poll());
+    const poll = own(new Poll());
     const events = new Events(8);
-    const waker = closeLater(new Waker(poll, 4));
+    const waker = own(new Waker(poll, 4));
     waker.wake();
     poll.poll(events, 1000);
     expect(seen(events)).toEqual([{ token: 4, readable: true }]);

@@ -5,93 +5,38 @@
  * worker that Node cannot end.
  *
  * Worker scripts are plain JS written to a temp dir; they require the
- * compiled package (/work/main/dist), so run `npx tsc -p .` first.
+ * compiled package (dist/; `npm test` builds it first).
  * Loopback only; every wait is bounded; child processes are killed by pid.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import type { Worker } from 'node:worker_threads';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LoopWorkers, TcpListener } from '../src/index';
+import { useTempDir } from './temp-dir';
+import { later, runCleanups } from './cleanup';
+import { DIST } from './dist';
+import { LineChild } from './line-child';
+import { NetClient } from './net-client';
+import { within } from './waits';
+import { ECHO_HANDLER_JS } from './scripts';
 
 // ---------------------------------------------------------------------------
 // Helpers local to this file
 // ---------------------------------------------------------------------------
 
-const DIST = '/work/main/dist';
+afterEach(runCleanups);
 
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) {
-    try {
-      await fn();
-    } catch {
-      // already cleaned up by the test
-    }
-  }
-});
-
-let tmpDir = '';
-beforeAll(() => {
-  tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeloop-workers-'));
-});
-afterAll(() => {
-  fs.rmSync(tmpDir, { recursive: true, force: true });
-});
-
-function writeScript(name: string, body: string): string {
-  const file = path.join(tmpDir, name);
-  fs.writeFileSync(file, body);
-  return file;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Rejects with `what` if `p` does not settle within `ms`. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
+const tmp = useTempDir('edgeloop-workers-');
 
 /** Connects, sends `msg`, and resolves with the first line of the reply. */
-function requestLine(port: number, msg: string, ms = 5000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    let got = '';
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`no reply from port ${port} within ${ms} ms (got ${JSON.stringify(got)})`));
-    }, ms);
-    sock.setEncoding('latin1');
-    sock.on('connect', () => sock.write(msg));
-    sock.on('data', (d: string) => {
-      got += d;
-      const nl = got.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(timer);
-        sock.destroy();
-        resolve(got.slice(0, nl));
-      }
-    });
-    sock.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    sock.on('close', () => {
-      clearTimeout(timer);
-      reject(new Error(`closed before a reply line (got ${JSON.stringify(got)})`));
-    });
-  });
+async function requestLine(port: number, msg: string, ms = 5000): Promise<string> {
+  const c = await NetClient.connect(port);
+  c.write(msg);
+  await c.until(() => c.text.includes('\n') || c.closed, ms, 'a reply line');
+  c.destroy();
+  const nl = c.text.indexOf('\n');
+  if (nl < 0) throw new Error(`closed before a reply line (got ${JSON.stringify(c.text)})`);
+  return c.text.slice(0, nl);
 }
 
 /** Resolves with the error code of a connect attempt ('' if it connected). */
@@ -115,31 +60,14 @@ function connectError(port: number, ms = 2000): Promise<string> {
 }
 
 /** Runs `node script args` to completion (killed by pid after `ms`). */
-function runChild(
+async function runChild(
   script: string,
   args: string[],
   ms: number,
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; killed: boolean }> {
-  return new Promise((resolve) => {
-    const proc: ChildProcess = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let killed = false;
-    proc.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
-      killed = true;
-      if (proc.pid !== undefined && proc.exitCode === null && proc.signalCode === null) process.kill(proc.pid, 'SIGKILL');
-    }, ms);
-    cleanups.push(() => {
-      if (proc.pid !== undefined && proc.exitCode === null && proc.signalCode === null) process.kill(proc.pid, 'SIGKILL');
-    });
-    proc.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      // Let the pipes drain.
-      setImmediate(() => resolve({ code, signal, stdout, stderr, killed }));
-    });
-  });
+  const child = LineChild.node(script, [script, ...args]);
+  const end = await child.runToEnd(ms);
+  return { ...end, stdout: child.lines.join('\n'), stderr: child.stderr };
 }
 
 /** The last JSON line a child printed. */
@@ -156,7 +84,7 @@ function lastJson(stdout: string): Record<string, unknown> {
 describe('LoopWorkers with SO_REUSEPORT', () => {
   let workerScript = '';
   beforeAll(() => {
-    workerScript = writeScript(
+    workerScript = tmp.write(
       'reuseport-worker.js',
       `'use strict';
 const { EventLoop, runLoopInWorker, WOULD_BLOCK } = require(${JSON.stringify(DIST)});
@@ -196,7 +124,7 @@ runLoopInWorker(loop);
       reservation.close();
     }
     let stopped = false;
-    cleanups.push(async () => {
+    later(async () => {
       if (!stopped) await within(workers.stop(), 5000, 'stop() in cleanup');
     });
     const exits = workers.threads.map(
@@ -235,7 +163,7 @@ runLoopInWorker(loop);
 describe('a worker ending with a live loop', () => {
   let driver = '';
   beforeAll(() => {
-    writeScript(
+    tmp.write(
       'trivial-worker.js',
       `'use strict';
 require('node:worker_threads').parentPort.postMessage({ event: 'ready' });
@@ -244,7 +172,7 @@ setInterval(() => {}, 1000);
     );
     // Control: the same kind of work (a listener and a connection in the
     // worker) with node:net instead of edgeloop, ended the same way.
-    writeScript(
+    tmp.write(
       'control-worker.js',
       `'use strict';
 const net = require('node:net');
@@ -264,24 +192,14 @@ server.listen(0, '127.0.0.1', () => {
     // Attached loop: a listener, an accepted connection and the client end
     // (all edgeloop sockets), plus a pending loop timer; the worker is ended
     // while attached, by terminate() or by process.exit() inside it.
-    writeScript(
+    tmp.write(
       'attached-worker.js',
       `'use strict';
 const { EventLoop, TcpStream, WOULD_BLOCK } = require(${JSON.stringify(DIST)});
 const fs = require('node:fs');
 const { parentPort, workerData } = require('node:worker_threads');
 const loop = new EventLoop();
-const listener = loop.listen('127.0.0.1:0', () => ({
-  onReadable(conn) {
-    const buf = loop.readBuffer;
-    for (;;) {
-      const n = conn.read(buf);
-      if (n === WOULD_BLOCK) return;
-      if (n === 0) return conn.end();
-      conn.write(buf, 0, n);
-    }
-  },
-}));
+const listener = loop.listen('127.0.0.1:0', ${ECHO_HANDLER_JS});
 loop.setInterval(() => {}, 60000);
 loop.attach();
 const client = TcpStream.connect(listener.socket.localAddress());
@@ -306,24 +224,14 @@ const t = setInterval(() => {
     );
     // Blocking loop: run() through runLoopInWorker, with a connection the
     // program never closes; stopped from the main thread with stopRemote.
-    writeScript(
+    tmp.write(
       'running-worker.js',
       `'use strict';
 const { EventLoop, TcpStream, runLoopInWorker, WOULD_BLOCK } = require(${JSON.stringify(DIST)});
 const fs = require('node:fs');
 const { parentPort } = require('node:worker_threads');
 const loop = new EventLoop();
-const listener = loop.listen('127.0.0.1:0', () => ({
-  onReadable(conn) {
-    const buf = loop.readBuffer;
-    for (;;) {
-      const n = conn.read(buf);
-      if (n === WOULD_BLOCK) return;
-      if (n === 0) return conn.end();
-      conn.write(buf, 0, n);
-    }
-  },
-}));
+const listener = loop.listen('127.0.0.1:0', ${ECHO_HANDLER_JS});
 const client = TcpStream.connect(listener.socket.localAddress());
 let reported = false;
 const probe = Buffer.alloc(16);
@@ -348,7 +256,7 @@ runLoopInWorker(loop);
     );
     // Idle loop: created, listening, a connection pending, never attached,
     // run or closed; the worker is terminated.
-    writeScript(
+    tmp.write(
       'idle-worker.js',
       `'use strict';
 const { EventLoop, TcpStream } = require(${JSON.stringify(DIST)});
@@ -363,14 +271,14 @@ setInterval(() => {}, 1000);
     );
     // The driver runs in its own process: an abort shows as a signal, and
     // vitest's own descriptors do not move the count.
-    driver = writeScript(
+    driver = tmp.write(
       'fd-driver.js',
       `'use strict';
 const { Worker } = require('node:worker_threads');
 const fs = require('node:fs');
 const path = require('node:path');
 const { EventLoop } = require(${JSON.stringify(DIST)}); // loaded before the baseline
-const dir = ${JSON.stringify(tmpDir)};
+const dir = ${JSON.stringify(tmp.path)};
 const scenario = process.argv[2];
 const fdCount = () => fs.readdirSync('/proc/self/fd').length;
 const fdList = () => fs.readdirSync('/proc/self/fd').map((f) => {
@@ -468,7 +376,7 @@ describe('a worker blocked in run() is ended by Node', () => {
   let blockedWorker = '';
   let child = '';
   beforeAll(() => {
-    blockedWorker = writeScript(
+    blockedWorker = tmp.write(
       'blocked-worker.js',
       `'use strict';
 const { EventLoop, runLoopInWorker } = require(${JSON.stringify(DIST)});
@@ -477,7 +385,7 @@ loop.listen('127.0.0.1:0', () => ({}));
 runLoopInWorker(loop); // no timers, no traffic: blocks in epoll_wait(-1)
 `,
     );
-    child = writeScript(
+    child = tmp.write(
       'blocked-main.js',
       `'use strict';
 const { LoopWorkers } = require(${JSON.stringify(DIST)});

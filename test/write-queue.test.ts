@@ -12,7 +12,8 @@ import { WOULD_BLOCK, type TcpStream } from '../src/index';
 import { WRITEV_BATCH, WriteQueue } from '../src/loop/write-queue';
 import { native } from '../src/native';
 import type { StreamSocket } from '../src/net/stream';
-import { RawReader, newLoop, own, pattern, runCleanups, turnUntil } from './event-loop-util';
+import { RawReader, newLoop, pattern, turnUntil } from './event-loop-util';
+import { own, runCleanups } from './cleanup';
 import { tcpPair } from './util';
 
 afterEach(async () => {

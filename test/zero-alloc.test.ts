@@ -18,20 +18,14 @@ import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventLoop, Events, Interest, Poll, UnixStream, WOULD_BLOCK, type ConnectionHandler } from '../src/index';
+import { own, runCleanups } from './cleanup';
 import { expectEvents, tcpPair } from './util';
 
 const ITERATIONS = 1_000_000;
 /** Safety bound on each loop, checked every 65536 iterations. */
 const LOOP_DEADLINE_MS = 15_000;
 
-const cleanups: Array<() => void> = [];
-function closeLater<T extends { close(): void }>(thing: T): T {
-  cleanups.push(() => thing.close());
-  return thing;
-}
-afterEach(() => {
-  while (cleanups.length > 0) cleanups.pop()!();
-});
+afterEach(runCleanups);
 
 /** A full collection, via the exposed gc() (no-op if it cannot be exposed). */
 const forceGc: () => void = (() => {
@@ -89,11 +83,11 @@ describe('zero allocation on the hot path', () => {
 
   it('a million level-triggered polls of a ready TCP stream cause no garbage collection', async () => {
     const TOKEN = 9;
-    const poll = closeLater(new Poll());
+    const poll = own(new Poll());
     const events = new Events(8);
     const { client, server } = tcpPair();
-    closeLater(client);
-    closeLater(server);
+    own(client);
+    own(server);
     poll.register(server, TOKEN, Interest.READABLE);
     client.write(Buffer.from('unread data stays unread'));
     expectEvents(poll, events, [{ token: TOKEN, readable: true }]);
@@ -115,8 +109,8 @@ describe('zero allocation on the hot path', () => {
 
   it('a million reads of an empty TCP stream return WOULD_BLOCK without throwing or collecting', async () => {
     const { client, server } = tcpPair();
-    closeLater(client);
-    closeLater(server);
+    own(client);
+    own(server);
     const buf = Buffer.alloc(1024);
 
     let done = 0;
@@ -145,8 +139,8 @@ describe('zero allocation on the hot path', () => {
     // autotuning upwards, so 1-byte writes to a "full" TCP stream sometimes
     // succeed and the count of WOULD_BLOCK results would not be exact.
     const [client, server] = UnixStream.pair();
-    closeLater(client);
-    closeLater(server);
+    own(client);
+    own(server);
     // Fill the socket: the server never reads.
     const chunk = Buffer.alloc(64 * 1024, 0x61);
     let filled = false;
@@ -176,7 +170,7 @@ describe('zero allocation on the hot path', () => {
   });
 
   it('a million zero-timeout polls with nothing ready cause no garbage collection', async () => {
-    const poll = closeLater(new Poll());
+    const poll = own(new Poll());
     const events = new Events(8);
     let done = 0;
     let empty = 0;
@@ -198,7 +192,7 @@ describe('zero allocation on the hot path', () => {
     // message on every client, runs one turn (one native call reads all 50,
     // the echoes are corked and sent by the turn's flush) and reads the
     // echoes back. Unix streams keep the kernel's share of each round small.
-    const loop = closeLater(new EventLoop());
+    const loop = own(new EventLoop());
     const CONNS = 50;
     const MESSAGES = 1_000_000;
     let echoed = 0;
@@ -211,7 +205,7 @@ describe('zero allocation on the hot path', () => {
     const clients: UnixStream[] = [];
     for (let i = 0; i < CONNS; i++) {
       const [client, server] = UnixStream.pair();
-      closeLater(client);
+      own(client);
       loop.adopt(server, handler);
       clients.push(client);
     }
