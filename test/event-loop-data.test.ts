@@ -4,22 +4,14 @@
  * (handler exceptions, closes and resets in the middle of a batch).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { SysError, UnixStream, WOULD_BLOCK, type Connection, type ConnectionHandler, type EventLoop, type TcpStream } from '../src/index';
+import { SysError, UnixStream, WOULD_BLOCK, type Connection, type ConnectionHandler, type TcpStream } from '../src/index';
 import { native } from '../src/native';
 import { own, runCleanups } from './cleanup';
-import { RawReader, newLoop, runBounded, turnUntil } from './event-loop-util';
+import { RawReader, adoptPair, newLoop, runBounded, turnUntil } from './event-loop-util';
 import { onLibkqueue } from './platform';
-import { sleepMs, tcpPair } from './util';
+import { sleepMs } from './util';
 
 afterEach(runCleanups);
-
-/** A loop connection over a fresh TCP pair, and its raw peer. */
-function adopt(loop: EventLoop, handler: ConnectionHandler): { conn: Connection; peer: TcpStream } {
-  const { client, server } = tcpPair();
-  own(client);
-  own(server);
-  return { conn: loop.adopt(server, handler), peer: client };
-}
 
 /** Echoes every onData view back by reference. */
 const echo: ConnectionHandler = {
@@ -59,7 +51,7 @@ describe('EventLoop onData', () => {
   it('delivers the bytes that arrived as a view of the read arena', () => {
     const loop = newLoop();
     const got: string[] = [];
-    const { peer } = adopt(loop, {
+    const { peer } = adoptPair(loop, {
       onData(_c, data, offset, length) {
         got.push(data.toString('latin1', offset, offset + length));
       },
@@ -73,7 +65,7 @@ describe('EventLoop onData', () => {
     const loop = newLoop();
     let readable = 0;
     let data = 0;
-    const { peer } = adopt(loop, {
+    const { peer } = adoptPair(loop, {
       onData: () => void data++,
       onReadable: () => void readable++,
     });
@@ -84,7 +76,7 @@ describe('EventLoop onData', () => {
 
   it('echoing to 20 ready connections makes no per-connection read or write call', () => {
     const loop = newLoop();
-    const pairs = Array.from({ length: 20 }, () => adopt(loop, echo));
+    const pairs = Array.from({ length: 20 }, () => adoptPair(loop, echo));
     for (const { peer } of pairs) peer.write(Buffer.from('ping'));
     sleepMs(20); // every peer's bytes are in its server socket's queue
     const calls = countSocketCalls(() => expect(loop.turn(100)).toBe(20));
@@ -99,7 +91,7 @@ describe('EventLoop onData', () => {
   it('onEnd runs once at the peer EOF, and the connection can still write', () => {
     const loop = newLoop();
     let ends = 0;
-    const { peer } = adopt(loop, {
+    const { peer } = adoptPair(loop, {
       onData: () => {},
       onEnd(conn) {
         ends++;
@@ -117,7 +109,7 @@ describe('EventLoop onData', () => {
   it('without onEnd, the peer EOF ends the connection after what was written', () => {
     const loop = newLoop();
     const closes: Array<Error | undefined> = [];
-    const { conn, peer } = adopt(loop, { ...echo, onClose: (_c, err) => void closes.push(err) });
+    const { conn, peer } = adoptPair(loop, { ...echo, onClose: (_c, err) => void closes.push(err) });
     peer.write(Buffer.from('last words'));
     peer.shutdown('write');
     const reader = new RawReader(peer);
@@ -130,7 +122,7 @@ describe('EventLoop onData', () => {
 describe('EventLoop corked writes', () => {
   it('end() after corked writes sends them before the EOF', () => {
     const loop = newLoop();
-    const { peer } = adopt(loop, {
+    const { peer } = adoptPair(loop, {
       onData(conn) {
         conn.write(Buffer.from('one '));
         conn.write(Buffer.from('two'));
@@ -146,7 +138,7 @@ describe('EventLoop corked writes', () => {
   it('more small writes in one turn than the write list holds arrive complete and in order', () => {
     const loop = newLoop();
     const chunks = Array.from({ length: 5000 }, (_, i) => Buffer.from(`${i},`));
-    const { conn, peer } = adopt(loop, {
+    const { conn, peer } = adoptPair(loop, {
       onData(c) {
         for (const chunk of chunks) c.write(chunk);
       },
@@ -162,7 +154,7 @@ describe('EventLoop corked writes', () => {
   it('a write larger than the write arena, between corked ones, keeps its place', () => {
     const loop = newLoop();
     const big = pattern(300 * 1024, 1);
-    const { conn, peer } = adopt(loop, {
+    const { conn, peer } = adoptPair(loop, {
       onData(c) {
         c.write(Buffer.from('head'));
         c.write(big);
@@ -271,7 +263,7 @@ describe('EventLoop batch faults', () => {
         got.set(conn, text);
       },
     };
-    const pairs = Array.from({ length: 6 }, () => adopt(loop, handler));
+    const pairs = Array.from({ length: 6 }, () => adoptPair(loop, handler));
     pairs.forEach(({ peer }, i) => peer.write(Buffer.from(i === 2 ? 'throw' : `m${i}`)));
     sleepMs(20);
     loop.turn(100);
@@ -294,10 +286,10 @@ describe('EventLoop batch faults', () => {
         if (newcomer !== null) return;
         // Close the other one and let a new connection take its slab key.
         pairs[1 - me].conn.close();
-        newcomer = adopt(loop, handler).conn;
+        newcomer = adoptPair(loop, handler).conn;
       },
     };
-    pairs.push(adopt(loop, handler), adopt(loop, handler));
+    pairs.push(adoptPair(loop, handler), adoptPair(loop, handler));
     for (const { peer } of pairs) peer.write(Buffer.from('data'));
     sleepMs(20);
     loop.turn(100);
@@ -314,7 +306,7 @@ describe('EventLoop batch faults', () => {
     const reported: unknown[] = [];
     const loop = newLoop({ onHandlerError: (err) => void reported.push(err) });
     const log: Array<[string, Error | undefined]> = [];
-    const { conn, peer } = adopt(loop, {
+    const { conn, peer } = adoptPair(loop, {
       onData: () => {},
       onError: (_c, err) => void log.push(['error', err]),
       onClose: (_c, err) => void log.push(['close', err]),

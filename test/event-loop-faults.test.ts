@@ -10,24 +10,15 @@ import {
   WOULD_BLOCK,
   type Connection,
   type ConnectionHandler,
-  type EventLoop,
 } from '../src/index';
-import { RawReader, addressOf, collector, echoHandler, newLoop, runBounded, turnUntil } from './event-loop-util';
+import { RawReader, adoptPair, addressOf, collector, echoHandler, newLoop, runBounded, turnUntil } from './event-loop-util';
 import { assertDistFresh } from './dist';
 import { own, runCleanups } from './cleanup';
-import { sleepMs, tcpPair, waitWritable } from './util';
+import { sleepMs, waitWritable } from './util';
 import { onLibkqueue } from './platform';
 
 beforeAll(assertDistFresh);
 afterEach(runCleanups);
-
-/** A loop connection (server side of a fresh pair) with `handler`, and its raw peer. */
-function adopt(loop: EventLoop, handler: ConnectionHandler): { conn: Connection; peer: TcpStream } {
-  const { client, server } = tcpPair();
-  own(client);
-  own(server);
-  return { conn: loop.adopt(server, handler), peer: client };
-}
 
 /** Records onError / onClose calls in order. */
 function recorder(): ConnectionHandler & { log: Array<[string, Error | undefined]> } {
@@ -93,7 +84,7 @@ describe('EventLoop faults', () => {
     const reported: unknown[] = [];
     const loop = newLoop({ onHandlerError: (err) => void reported.push(err) });
     const rec = recorder();
-    const { conn, peer } = adopt(loop, {
+    const { conn, peer } = adoptPair(loop, {
       ...rec,
       onReadable(c) {
         while (c.read(loop.readBuffer) > 0);
@@ -118,7 +109,7 @@ describe('EventLoop faults', () => {
     const loop = newLoop();
     const reads: number[] = [];
     const rec = recorder();
-    const { conn, peer } = adopt(loop, {
+    const { conn, peer } = adoptPair(loop, {
       ...rec,
       onReadable(c) {
         const n = c.read(loop.readBuffer);
@@ -148,7 +139,7 @@ describe('EventLoop faults', () => {
     let writes = 0;
     // Writes before reading, every time it is readable: the first write after
     // the peer's FIN is answered by a reset, the next one fails with EPIPE.
-    const { conn: doomed, peer: gone } = adopt(loop, {
+    const { conn: doomed, peer: gone } = adoptPair(loop, {
       ...rec,
       onReadable(c) {
         c.write(Buffer.from('x'));
@@ -156,7 +147,7 @@ describe('EventLoop faults', () => {
         c.read(loop.readBuffer);
       },
     });
-    const { conn: alive, peer } = adopt(loop, echoHandler(loop));
+    const { conn: alive, peer } = adoptPair(loop, echoHandler(loop));
     gone.close();
 
     expect(turnUntil(loop, () => doomed.isClosed)).toBe(true);

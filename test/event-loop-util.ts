@@ -25,7 +25,7 @@ import {
 } from '../src/index';
 import { later, own } from './cleanup';
 import { DIST_INDEX } from './dist';
-import { waitWritable } from './util';
+import { tcpPair, waitWritable } from './util';
 
 /** Bits of a token that hold the slab key (the rest is the generation). */
 export const KEY_MASK = 0xfffff;
@@ -33,6 +33,14 @@ export const KEY_MASK = 0xfffff;
 /** A loop that is closed after the test. */
 export function newLoop(options?: EventLoopOptions): EventLoop {
   return own(new EventLoop(options));
+}
+
+/** A loop connection (server side of a fresh TCP pair) with `handler`, and its raw peer; both closed after the test. */
+export function adoptPair(loop: EventLoop, handler: ConnectionHandler): { conn: Connection; peer: TcpStream } {
+  const { client, server } = tcpPair();
+  own(client);
+  own(server);
+  return { conn: loop.adopt(server, handler), peer: client };
 }
 
 /** The TCP address a loop listener is bound to. */
