@@ -48,10 +48,11 @@ Napi::Value Poll::Fd(const Napi::CallbackInfo& info) {
                            selector_.fd() >= 0 ? selector_.fd() : open_result_);
 }
 
-// Throws "poll is closed" (code ERR_POLL_CLOSED) once the selector is gone.
+// The same error src/poll.ts throws for a closed Poll (TypeError, code
+// ERR_POLL_CLOSED), for callers that hold the native object directly.
 bool Poll::CheckOpen(Napi::Env env) {
   if (selector_.fd() >= 0) return true;
-  Napi::Error err = Napi::Error::New(env, "poll is closed");
+  Napi::TypeError err = Napi::TypeError::New(env, "poll is closed");
   err.Set("code", Napi::String::New(env, "ERR_POLL_CLOSED"));
   err.ThrowAsJavaScriptException();
   return false;

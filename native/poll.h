@@ -1,4 +1,6 @@
 // The JS-visible Poll object: a Selector plus what N-API needs around it.
+// Registration and waiting are in poll.cc, the libuv attach in
+// poll_attach.cc.
 #ifndef EDGELOOP_POLL_H_
 #define EDGELOOP_POLL_H_
 

@@ -16,6 +16,17 @@ namespace {
 
 constexpr size_t kMaxIov = 1024;
 
+// The (fd, buffer, offset, length) arguments every byte call starts with.
+struct FdSlice {
+  int fd;
+  uint8_t* p;
+  size_t n;
+};
+
+bool ArgFdSlice(const Napi::CallbackInfo& info, FdSlice* a) {
+  return ArgFd(info, 0, &a->fd) && ArgSlice(info, 1, &a->p, &a->n);
+}
+
 Napi::Value Connect(const Napi::CallbackInfo& info) {
   int fd;
   Slot s;
@@ -51,34 +62,22 @@ Napi::Value Accept(const Napi::CallbackInfo& info) {
 
 // The hot path: read(fd, buf, off, len) -> bytes | 0 at EOF | -errno.
 Napi::Value Read(const Napi::CallbackInfo& info) {
-  int fd;
-  uint8_t* p;
-  size_t n;
-  if (!ArgFd(info, 0, &fd) || !ArgSlice(info, 1, &p, &n)) {
-    return info.Env().Undefined();
-  }
-  return Result(info.Env(), RetryOnEintr([&] { return read(fd, p, n); }));
+  FdSlice a;
+  if (!ArgFdSlice(info, &a)) return info.Env().Undefined();
+  return Result(info.Env(), RetryOnEintr([&] { return read(a.fd, a.p, a.n); }));
 }
 
 Napi::Value Write(const Napi::CallbackInfo& info) {
-  int fd;
-  uint8_t* p;
-  size_t n;
-  if (!ArgFd(info, 0, &fd) || !ArgSlice(info, 1, &p, &n)) {
-    return info.Env().Undefined();
-  }
-  return Result(info.Env(), SendBytes(fd, p, n));
+  FdSlice a;
+  if (!ArgFdSlice(info, &a)) return info.Env().Undefined();
+  return Result(info.Env(), SendBytes(a.fd, a.p, a.n));
 }
 
 Napi::Value Peek(const Napi::CallbackInfo& info) {
-  int fd;
-  uint8_t* p;
-  size_t n;
-  if (!ArgFd(info, 0, &fd) || !ArgSlice(info, 1, &p, &n)) {
-    return info.Env().Undefined();
-  }
+  FdSlice a;
+  if (!ArgFdSlice(info, &a)) return info.Env().Undefined();
   return Result(info.Env(),
-                RetryOnEintr([&] { return recv(fd, p, n, MSG_PEEK); }));
+                RetryOnEintr([&] { return recv(a.fd, a.p, a.n, MSG_PEEK); }));
 }
 
 // Fills iov from a JS array of Uint8Arrays; false (with a JS exception) on a
@@ -154,34 +153,28 @@ Napi::Value Writev(const Napi::CallbackInfo& info) {
 // recvFrom(fd, buf, off, len, slot) -> bytes | -errno; the sender's address
 // lands in slot.
 Napi::Value RecvFrom(const Napi::CallbackInfo& info) {
-  int fd;
-  uint8_t* p;
-  size_t n;
+  FdSlice a;
   Slot s;
-  if (!ArgFd(info, 0, &fd) || !ArgSlice(info, 1, &p, &n) ||
-      !ArgSlot(info, 4, &s)) {
+  if (!ArgFdSlice(info, &a) || !ArgSlot(info, 4, &s)) {
     return info.Env().Undefined();
   }
   socklen_t alen = sizeof(struct sockaddr_storage);
   auto* from = reinterpret_cast<struct sockaddr*>(s.addr);
-  ssize_t r = RetryOnEintr([&] { return recvfrom(fd, p, n, 0, from, &alen); });
+  ssize_t r = RetryOnEintr([&] { return recvfrom(a.fd, a.p, a.n, 0, from, &alen); });
   if (r >= 0) *s.len = alen;
   return Result(info.Env(), r);
 }
 
 Napi::Value SendTo(const Napi::CallbackInfo& info) {
-  int fd;
-  uint8_t* p;
-  size_t n;
+  FdSlice a;
   Slot s;
-  if (!ArgFd(info, 0, &fd) || !ArgSlice(info, 1, &p, &n) ||
-      !ArgSlot(info, 4, &s)) {
+  if (!ArgFdSlice(info, &a) || !ArgSlot(info, 4, &s)) {
     return info.Env().Undefined();
   }
   auto* to = reinterpret_cast<struct sockaddr*>(s.addr);
   socklen_t alen = SlotLen(s);
   return Result(info.Env(), RetryOnEintr([&] {
-                  return sendto(fd, p, n, kSendFlags, to, alen);
+                  return sendto(a.fd, a.p, a.n, kSendFlags, to, alen);
                 }));
 }
 
