@@ -4,16 +4,28 @@
  *
  * @packageDocumentation
  */
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { Pending } from './pending';
+import type { ErrorRecord, JobMessage, PoolWorkerData, ResultMessage, WireTask } from './pool-worker';
 import type { WakerHandle } from './waker';
 
 /**
+ * The compiled worker entry (src/pool-worker.ts), found through dist/ from
+ * this file's folder whether that is dist/ or src/, as ident/lookup.ts finds
+ * its tasks: a worker thread runs JavaScript only, so when this module runs
+ * from src/ under a TypeScript runner (the tests) the worker still comes
+ * from the build, which `npm test` makes first (build:ts).
+ */
+const WORKER_FILE = path.resolve(__dirname, '..', 'dist', 'pool-worker.js');
+
+/**
  * Work for the pool: a self-contained function (its source is sent to the
- * worker, so it must not use variables from its enclosing scope), or an
- * absolute module path and the name of the function it exports.
+ * worker, so it must not use variables from its enclosing scope; it may call
+ * `require()`, which resolves from the working directory), or an absolute
+ * module path and the name of the function it exports.
  */
 export type BlockingTask<I, O> =
   | ((input: I) => O | PromiseLike<O>)
@@ -48,10 +60,7 @@ export class PoolError extends Error {
   }
 }
 
-interface Job {
-  id: number;
-  task: { fnKey: number; source?: string } | { module: string; export: string };
-  input: unknown;
+interface Job extends JobMessage {
   done: Pending<unknown>;
 }
 
@@ -63,53 +72,12 @@ interface Slot {
   known: Set<number>;
 }
 
-type ResultMessage =
-  | { id: number; ok: true; value: unknown }
-  | { id: number; ok: false; error: { name: string; message: string; stack?: string; code?: unknown } };
-
-// The worker side. It loads the addon only to signal the loop's Waker, and
-// posts each result on its own port before waking, so the loop's wake hook
-// finds the message with receiveMessageOnPort even while run() owns the
-// thread and no message event could be delivered.
-const WORKER_SOURCE = `
-'use strict';
-const { parentPort, workerData } = require('node:worker_threads');
-const root = workerData.root;
-const native = require(require.resolve('node-gyp-build', { paths: [root] }))(root);
-const state = new Int32Array(workerData.waker.state, 0, 2);
-const wakeFd = workerData.waker.fd;
-const results = workerData.results;
-const fns = new Map();
-function wake() { native.wake(wakeFd, state); } // a closed waker answers -EBADF: the loop is gone
-function post(msg) {
-  try { results.postMessage(msg); }
-  catch (err) { results.postMessage({ id: msg.id, ok: false, error: { name: 'DataCloneError', message: 'task result cannot be sent back: ' + err.message } }); }
-  wake();
-}
-parentPort.on('message', async (job) => {
-  try {
-    let fn;
-    if (job.task.module !== undefined) {
-      fn = require(job.task.module)[job.task.export];
-      if (typeof fn !== 'function') throw new TypeError(job.task.module + ' exports no function ' + job.task.export);
-    } else {
-      if (job.task.source !== undefined) fns.set(job.task.fnKey, (0, eval)('(' + job.task.source + ')'));
-      fn = fns.get(job.task.fnKey);
-    }
-    post({ id: job.id, ok: true, value: await fn(job.input) });
-  } catch (err) {
-    const e = err instanceof Error ? err : new Error(String(err));
-    post({ id: job.id, ok: false, error: { name: e.name, message: e.message, stack: e.stack, code: e.code } });
-  }
-});
-`;
-
 /** Each distinct task function gets a key; workers compile its source once. */
 const fnKeys = new WeakMap<(input: never) => unknown, number>();
 const fnSources = new Map<number, string>();
 let nextFnKey = 1;
 
-function reviveError(e: { name: string; message: string; stack?: string; code?: unknown }): Error {
+function reviveError(e: ErrorRecord): Error {
   const err = new Error(e.message) as Error & { code?: unknown };
   err.name = e.name;
   if (e.stack !== undefined) err.stack = e.stack;
@@ -149,6 +117,9 @@ export class BlockingPool {
     const maxQueue = options.maxQueue ?? 1024;
     if (!Number.isInteger(maxQueue) || maxQueue < 0) throw new RangeError('maxQueue must be a non-negative integer');
     this.maxQueue = maxQueue;
+    // A missing worker file would make every worker exit at once and be
+    // replaced, forever: say so instead.
+    if (!fs.existsSync(WORKER_FILE)) throw new Error(`the pool's worker ${WORKER_FILE} is missing: build with npm run build:ts`);
     for (let i = 0; i < size; i++) this.slots.push(this.startWorker());
   }
 
@@ -204,7 +175,7 @@ export class BlockingPool {
     return Promise.all(exits).then(() => undefined);
   }
 
-  private describe(task: BlockingTask<never, unknown>): Job['task'] {
+  private describe(task: BlockingTask<never, unknown>): WireTask {
     if (typeof task === 'function') {
       let key = fnKeys.get(task);
       if (key === undefined) {
@@ -228,7 +199,8 @@ export class BlockingPool {
       task = { fnKey: task.fnKey, source: fnSources.get(task.fnKey) };
       slot.known.add(task.fnKey);
     }
-    slot.worker.postMessage({ id: job.id, task, input: job.input });
+    const message: JobMessage = { id: job.id, task, input: job.input };
+    slot.worker.postMessage(message);
   }
 
   private finish(slot: Slot, msg: ResultMessage): void {
@@ -244,12 +216,8 @@ export class BlockingPool {
 
   private startWorker(): Slot {
     const channel = new MessageChannel();
-    const root = path.join(__dirname, '..');
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { root, waker: this.waker, results: channel.port2 },
-      transferList: [channel.port2],
-    });
+    const workerData: PoolWorkerData = { waker: this.waker, results: channel.port2 };
+    const worker = new Worker(WORKER_FILE, { workerData, transferList: [channel.port2] });
     worker.unref();
     const slot: Slot = { worker, results: channel.port1, job: null, known: new Set() };
     worker.on('exit', () => this.workerExited(slot));

@@ -8,6 +8,7 @@
  * timeout) and are released by the test, so nothing depends on timing.
  * Every run() has a loop timer as a safety stop; every loop is closed.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -206,6 +207,46 @@ describe('spawnBlocking(): function tasks', () => {
     expect(out.sum).toBe(3);
     expect(out.keys).toEqual(['a', 'b']);
     expect([...out.bytes]).toEqual([2, 3, 4]);
+  });
+});
+
+describe('spawnBlocking(): function tasks and require()', () => {
+  it('lets a function task require() a built-in module', async () => {
+    const loop = newLoop({ pool: { size: 1 } });
+    loop.attach();
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const task = (): string => require('node:os').platform();
+    expect(await within(loop.spawnBlocking(task, null), 5000, 'the task')).toBe(os.platform());
+  });
+});
+
+// ---------------------------------------------------------------------------
+// The worker module
+// ---------------------------------------------------------------------------
+
+describe('spawnBlocking(): the worker module', () => {
+  const workerFile = path.join(__dirname, '..', 'dist', 'pool-worker.js');
+
+  it('runs its workers from dist/pool-worker.js, not from evaluated source', async () => {
+    const loop = newLoop({ pool: { size: 1 } });
+    loop.attach();
+    // A worker started from a file has that file as its script argument; one
+    // started from a source string has '[worker eval]' there.
+    expect(await within(loop.spawnBlocking(() => process.argv[1], null), 5000, 'the task')).toBe(workerFile);
+  });
+
+  it('finds the worker when the package is loaded through its ES module entry', () => {
+    const script = [
+      `import { EventLoop } from ${JSON.stringify(path.join(__dirname, '..', 'dist', 'index.mjs'))};`,
+      'const loop = new EventLoop({ pool: { size: 1 } });',
+      'loop.attach();',
+      'const out = await loop.spawnBlocking((x) => [x * 2, process.argv[1]], 21);',
+      'loop.close();',
+      'console.log(JSON.stringify(out));',
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: tmpDir, encoding: 'utf8', timeout: 30_000 });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual([42, workerFile]);
   });
 });
 
