@@ -1,19 +1,24 @@
 /**
  * The hot path allocates nothing (DESIGN.md, "Poll"): a million polls of a
- * ready socket, or a million reads/writes that return WOULD_BLOCK, run
- * without a single garbage collection.
+ * ready socket, a million reads/writes that return WOULD_BLOCK, or a
+ * million messages echoed through the EventLoop's pump, run without a
+ * single young-generation collection.
  *
  * Method: force a full collection first (so that leftovers from module
  * loading cannot trigger one mid-loop), start a PerformanceObserver for 'gc'
  * entries, run the loop synchronously, then yield to the event loop so that
- * pending entries are delivered, and count them. A control test shows the
- * same harness does see collections when code allocates.
+ * pending entries are delivered, and count the minor (scavenge) ones: the
+ * young generation fills by allocation alone. Full collections are not
+ * counted: on a loaded machine a loop runs for seconds, long enough for
+ * V8's memory reducer to start one on its own timer, which says nothing of
+ * what the loop allocates. A control test shows the same harness does see
+ * collections when code allocates.
  *
  * Measured here (Node 20, 2 CPUs): about 0.6 s for a million polls and 0.4 s
  * for a million WOULD_BLOCK reads, well inside the 20 s test timeout. The
  * loops still stop at LOOP_DEADLINE_MS, in which case the count check fails.
  */
-import { PerformanceObserver } from 'node:perf_hooks';
+import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -24,6 +29,8 @@ import { expectEvents, tcpPair } from './util';
 const ITERATIONS = 1_000_000;
 /** Safety bound on each loop, checked every 65536 iterations. */
 const LOOP_DEADLINE_MS = 15_000;
+/** The same for the echo loop, whose million messages each cost four syscalls (about 9 s here, alone). */
+const ECHO_DEADLINE_MS = 75_000;
 
 afterEach(runCleanups);
 
@@ -44,8 +51,8 @@ function macrotask(ms = 0): Promise<void> {
 }
 
 /**
- * Runs `loop` with a 'gc' PerformanceObserver active and returns how many
- * collections it saw (with their kinds, for the failure message).
+ * Runs `loop` with a 'gc' PerformanceObserver active and returns the
+ * young-generation collections it saw (with their kinds, for the failure message).
  */
 async function gcEntriesDuring(loop: () => void): Promise<string[]> {
   forceGc();
@@ -54,6 +61,7 @@ async function gcEntriesDuring(loop: () => void): Promise<string[]> {
   const observer = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
       const detail = (e as unknown as { detail?: { kind?: number } }).detail;
+      if (detail?.kind !== perfConstants.NODE_PERFORMANCE_GC_MINOR) continue;
       seen.push(`${e.name} kind=${detail?.kind ?? '?'} duration=${e.duration.toFixed(2)}ms`);
     }
   });
@@ -81,7 +89,7 @@ describe('zero allocation on the hot path', () => {
     expect(entries.length).toBeGreaterThan(0);
   });
 
-  it('a million level-triggered polls of a ready TCP stream cause no garbage collection', async () => {
+  it('a million level-triggered polls of a ready TCP stream cause no young-generation collection', async () => {
     const TOKEN = 9;
     const poll = own(new Poll());
     const events = new Events(8);
@@ -107,7 +115,7 @@ describe('zero allocation on the hot path', () => {
     expect(entries, 'garbage collections during the poll loop').toEqual([]);
   });
 
-  it('a million reads of an empty TCP stream return WOULD_BLOCK without throwing or collecting', async () => {
+  it('a million reads of an empty TCP stream return WOULD_BLOCK without throwing or a young-generation collection', async () => {
     const { client, server } = tcpPair();
     own(client);
     own(server);
@@ -134,7 +142,7 @@ describe('zero allocation on the hot path', () => {
     expect(entries, 'garbage collections during the read loop').toEqual([]);
   });
 
-  it('a million writes to a full Unix stream return WOULD_BLOCK without throwing or collecting', async () => {
+  it('a million writes to a full Unix stream return WOULD_BLOCK without throwing or a young-generation collection', async () => {
     // A Unix socketpair, not TCP: on loopback TCP the receiver's buffer keeps
     // autotuning upwards, so 1-byte writes to a "full" TCP stream sometimes
     // succeed and the count of WOULD_BLOCK results would not be exact.
@@ -169,7 +177,7 @@ describe('zero allocation on the hot path', () => {
     expect(entries, 'garbage collections during the write loop').toEqual([]);
   });
 
-  it('a million zero-timeout polls with nothing ready cause no garbage collection', async () => {
+  it('a million zero-timeout polls with nothing ready cause no young-generation collection', async () => {
     const poll = own(new Poll());
     const events = new Events(8);
     let done = 0;
@@ -227,16 +235,11 @@ describe('zero allocation on the hot path', () => {
     const entries = await gcEntriesDuring(() => {
       for (let i = 0; echoed - baseline < MESSAGES; i++) {
         round();
-        if ((i & 0x3ff) === 0x3ff && Date.now() - start > LOOP_DEADLINE_MS) break;
+        if ((i & 0x3ff) === 0x3ff && Date.now() - start > ECHO_DEADLINE_MS) break;
       }
     });
     expect(echoed - baseline, 'loop stopped at its time bound').toBe(MESSAGES);
     expect(received).toBe(MESSAGES * 64);
-    // Only a young-generation collection (a scavenge, kind 1) shows that
-    // something was allocated: the young generation fills by allocation
-    // alone. This loop runs for seconds, long enough for V8's memory
-    // reducer to start a full collection on its own timer, which does not.
-    const scavenges = entries.filter((e) => e.includes('kind=1 '));
-    expect(scavenges, 'young-generation collections while echoing').toEqual([]);
-  });
+    expect(entries, 'young-generation collections while echoing').toEqual([]);
+  }, 90_000);
 });
