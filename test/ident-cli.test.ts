@@ -11,10 +11,10 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { later, runCleanups } from './cleanup';
 import { distCli, ROOT } from './dist';
-import { ALICE, BOB, ensureUser, idOf, ownedConnection, requireRoot, stopOwners } from './ident-owners';
+import { ALICE, BOB, ensureUser, idOf, ownedConnection, requireRoot, setupOnce, stopOwners } from './ident-owners';
 import { LineChild } from './line-child';
 import { NetClient } from './net-client';
 import { sleep, within } from './waits';
@@ -58,22 +58,13 @@ async function freePort(): Promise<number> {
 let conn = { serverPort: 0, clientPort: 0 };
 let aliceUid = 0;
 
-/** Why the shared setup failed; every test then fails with it (never skips). */
-let setupError: unknown = null;
-beforeEach(() => {
-  if (setupError !== null) throw setupError;
-});
-
-beforeAll(async () => {
-  try {
-    requireRoot('the edgeloop-identd CLI tests', 'they create the test users (useradd), run socket owners as them (runuser) and drop privileges with --user nobody');
-    if (!fs.existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npx tsc -p .\` before these tests`);
-    aliceUid = ensureUser(ALICE);
-    ensureUser(BOB);
-    conn = await ownedConnection({ listenUser: ALICE, listenHost: '127.0.0.1', connectUser: BOB, connectHost: '127.0.0.1' });
-  } catch (err) {
-    setupError = err;
-  }
+// Every test fails with the setup's error (never skips) when it fails.
+setupOnce(async () => {
+  requireRoot('the edgeloop-identd CLI tests', 'they create the test users (useradd), run socket owners as them (runuser) and drop privileges with --user nobody');
+  if (!fs.existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npx tsc -p .\` before these tests`);
+  aliceUid = ensureUser(ALICE);
+  ensureUser(BOB);
+  conn = await ownedConnection({ listenUser: ALICE, listenHost: '127.0.0.1', connectUser: BOB, connectHost: '127.0.0.1' });
 }, 30000);
 
 afterAll(stopOwners, 20000);

@@ -16,10 +16,10 @@
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { runCleanups } from './cleanup';
 import { distCli, ROOT } from './dist';
-import { ALICE, ensureUser, requireRoot, SocketOwner, stopOwners } from './ident-owners';
+import { ALICE, ensureUser, requireRoot, setupOnce, SocketOwner, stopOwners } from './ident-owners';
 import { LineChild } from './line-child';
 
 const BIN = distCli('identd');
@@ -74,32 +74,23 @@ function ownerIn(output: string, port: number): string | null {
 
 afterEach(runCleanups);
 
-/** Why the shared setup failed; every test then fails with it (never skips). */
-let setupError: unknown = null;
-beforeEach(() => {
-  if (setupError !== null) throw setupError;
-});
-
-beforeAll(async () => {
+// Every test fails with the setup's error (never skips) when it fails.
+setupOnce(async () => {
+  requireRoot('the nmap acceptance test', 'it binds port 113, creates edgeloop-alice (useradd) and runs her listener (runuser)');
   try {
-    requireRoot('the nmap acceptance test', 'it binds port 113, creates edgeloop-alice (useradd) and runs her listener (runuser)');
-    try {
-      execFileSync('nmap', ['--version'], { stdio: 'ignore', timeout: 10000 });
-    } catch {
-      throw new Error('nmap is not installed: apt-get install nmap (the acceptance test needs it)');
-    }
-    if (!fs.existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npx tsc -p .\` before this test`);
-    ensureUser(ALICE);
-    await requirePort113Free('127.0.0.1');
-    await requirePort113Free('::1');
-    daemon = new LineChild(
-      'edgeloop-identd',
-      spawn(process.execPath, [BIN, '--address', '127.0.0.1', '--address', '::1', '--port', '113'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }),
-    );
-    await daemon.line(/listening on 127\.0\.0\.1:113, \[::1\]:113/, 10000);
-  } catch (err) {
-    setupError = err;
+    execFileSync('nmap', ['--version'], { stdio: 'ignore', timeout: 10000 });
+  } catch {
+    throw new Error('nmap is not installed: apt-get install nmap (the acceptance test needs it)');
   }
+  if (!fs.existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npx tsc -p .\` before this test`);
+  ensureUser(ALICE);
+  await requirePort113Free('127.0.0.1');
+  await requirePort113Free('::1');
+  daemon = new LineChild(
+    'edgeloop-identd',
+    spawn(process.execPath, [BIN, '--address', '127.0.0.1', '--address', '::1', '--port', '113'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }),
+  );
+  await daemon.line(/listening on 127\.0\.0\.1:113, \[::1\]:113/, 10000);
 }, 30000);
 
 afterAll(async () => {

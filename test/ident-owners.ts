@@ -10,6 +10,7 @@
  * file: {@link stopOwners} in afterAll ends them by their own pids.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { beforeAll, beforeEach } from 'vitest';
 import { LineChild } from './line-child';
 import { within } from './waits';
 
@@ -165,4 +166,23 @@ export async function ownedConnection(opts: {
   const clientPort = (await client.wait((m) => typeof m.localPort === 'number', 10000, 'connected')).localPort as number;
   await listener.wait((m) => m.accepted === clientPort, 10000, `accept of port ${clientPort}`);
   return { serverPort, clientPort };
+}
+
+/**
+ * Runs `setup` once before the file's tests (a beforeAll bounded by `ms`).
+ * When it fails, every test fails with its error instead of being skipped,
+ * so a machine without root or the test users shows up as red, with why.
+ */
+export function setupOnce(setup: () => Promise<void>, ms: number): void {
+  let setupError: unknown = null;
+  beforeAll(async () => {
+    try {
+      await setup();
+    } catch (err) {
+      setupError = err;
+    }
+  }, ms);
+  beforeEach(() => {
+    if (setupError !== null) throw setupError;
+  });
 }

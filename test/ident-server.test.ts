@@ -15,12 +15,12 @@
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { OwnerLookupOptions } from '../src/ident/lookup';
 import { MAX_REPLY_OCTETS } from '../src/ident/protocol';
 import { createIdentServer, DEFAULT_IDLE_TIMEOUT_MS, type IdentLogEntry, type IdentServer, type IdentServerOptions } from '../src/ident/server';
 import { later, runCleanups } from './cleanup';
-import { ALICE, BOB, ensureUser, ownedConnection, requireRoot, stopOwners, type OwnedConnection } from './ident-owners';
+import { ALICE, BOB, ensureUser, ownedConnection, requireRoot, setupOnce, stopOwners, type OwnedConnection } from './ident-owners';
 import { NetClient } from './net-client';
 import { sleep, within } from './waits';
 
@@ -123,35 +123,26 @@ function namelessConnection(uid: number): Promise<OwnedConnection> {
   });
 }
 
-/** Why the shared setup failed; every test then fails with it (never skips). */
-let setupError: unknown = null;
-beforeEach(() => {
-  if (setupError !== null) throw setupError;
-});
-
-beforeAll(async () => {
-  try {
-    requireRoot('the ident server tests', 'they create the users edgeloop-alice/edgeloop-bob (useradd) and run socket owners as them (runuser)');
-    if (!fs.existsSync(`${__dirname}/../dist/ident/tasks.js`)) {
-      throw new Error('dist/ident/tasks.js is missing: run `npx tsc -p .` before these tests');
-    }
-    aliceUid = ensureUser(ALICE);
-    bobUid = ensureUser(BOB);
-    v4 = await ownedConnection({ listenUser: ALICE, listenHost: '127.0.0.1', connectUser: BOB, connectHost: '127.0.0.1' });
-    v6 = await ownedConnection({ listenUser: ALICE, listenHost: '::1', connectUser: BOB, connectHost: '::1' });
-    mapped = await ownedConnection({ listenUser: ALICE, listenHost: '::', connectUser: BOB, connectHost: '127.0.0.1' });
-    elsewhere = await ownedConnection({
-      listenUser: ALICE,
-      listenHost: '127.0.0.3',
-      connectUser: BOB,
-      connectHost: '127.0.0.3',
-      localAddress: '127.0.0.2',
-    });
-    namelessUid = unnamedUid();
-    nameless = await namelessConnection(namelessUid);
-  } catch (err) {
-    setupError = err;
+// Every test fails with the setup's error (never skips) when it fails.
+setupOnce(async () => {
+  requireRoot('the ident server tests', 'they create the users edgeloop-alice/edgeloop-bob (useradd) and run socket owners as them (runuser)');
+  if (!fs.existsSync(`${__dirname}/../dist/ident/tasks.js`)) {
+    throw new Error('dist/ident/tasks.js is missing: run `npx tsc -p .` before these tests');
   }
+  aliceUid = ensureUser(ALICE);
+  bobUid = ensureUser(BOB);
+  v4 = await ownedConnection({ listenUser: ALICE, listenHost: '127.0.0.1', connectUser: BOB, connectHost: '127.0.0.1' });
+  v6 = await ownedConnection({ listenUser: ALICE, listenHost: '::1', connectUser: BOB, connectHost: '::1' });
+  mapped = await ownedConnection({ listenUser: ALICE, listenHost: '::', connectUser: BOB, connectHost: '127.0.0.1' });
+  elsewhere = await ownedConnection({
+    listenUser: ALICE,
+    listenHost: '127.0.0.3',
+    connectUser: BOB,
+    connectHost: '127.0.0.3',
+    localAddress: '127.0.0.2',
+  });
+  namelessUid = unnamedUid();
+  nameless = await namelessConnection(namelessUid);
 }, 60000);
 
 afterAll(stopOwners, 20000);
