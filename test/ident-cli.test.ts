@@ -8,17 +8,19 @@
  * on a free port; every wait is bounded; every process started here is
  * killed by its pid if still running after its test.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { later, runCleanups } from './cleanup';
+import { distCli, ROOT } from './dist';
+import { ALICE, BOB, ensureUser, idOf, ownedConnection, requireRoot, setupOnce, stopOwners } from './ident-owners';
+import { LineChild } from './line-child';
+import { NetClient } from './net-client';
+import { sleep, within } from './waits';
 
-const ROOT = path.resolve(__dirname, '..');
-const BIN = path.join(ROOT, 'dist', 'cli', 'identd.js');
+const BIN = distCli('identd');
 const NODE = process.execPath;
-const ALICE = 'edgeloop-alice';
-const BOB = 'edgeloop-bob';
 const HINT = '(see edgeloop-identd --help)';
 /**
  * Wait after lookups before SIGTERM. A lookup starts the daemon's worker
@@ -32,51 +34,7 @@ const SETTLE_MS = 1500;
 // Cleanup and waits
 // ---------------------------------------------------------------------------
 
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) {
-    try {
-      await fn();
-    } catch {
-      // already gone
-    }
-  }
-});
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
-
-function requireRoot(): void {
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
-    throw new Error('the edgeloop-identd CLI tests must run as root (useradd, runuser, --user nobody). CI runs as root.');
-  }
-}
-
-function idOf(flag: '-u' | '-g', user: string): number | null {
-  try {
-    return Number(execFileSync('id', [flag, user], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
-  } catch {
-    return null;
-  }
-}
-
-function ensureUser(user: string): number {
-  if (idOf('-u', user) === null) {
-    execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', user], { stdio: 'pipe', timeout: 10000 });
-  }
-  const uid = idOf('-u', user);
-  if (uid === null) throw new Error(`could not create user ${user}`);
-  return uid;
-}
+afterEach(runCleanups);
 
 /** A port free on both 127.0.0.1 and ::1 right now. */
 async function freePort(): Promise<number> {
@@ -96,172 +54,20 @@ async function freePort(): Promise<number> {
   throw new Error('no free port on 127.0.0.1 and ::1');
 }
 
-// ---------------------------------------------------------------------------
-// Socket owners (children run as the test users)
-// ---------------------------------------------------------------------------
-
-const OWNER_SCRIPT = `
-const net = require('net');
-const [mode, host, port] = process.argv.slice(1);
-const keep = new Set();
-const say = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
-process.stdin.on('end', () => process.exit(0));
-process.stdin.on('error', () => process.exit(0));
-process.stdin.resume();
-if (mode === 'listen') {
-  const s = net.createServer((c) => { keep.add(c); c.on('error', () => {}); c.on('close', () => keep.delete(c)); say({ accepted: c.remotePort }); });
-  s.on('error', (e) => { say({ error: e.message }); process.exit(1); });
-  s.listen({ host, port: Number(port) }, () => say({ pid: process.pid, port: s.address().port }));
-} else {
-  const c = net.connect({ host, port: Number(port) }, () => say({ pid: process.pid, localPort: c.localPort }));
-  c.on('error', (e) => { say({ error: e.message }); process.exit(1); });
-  keep.add(c);
-}
-`;
-
-/** A child with line-oriented stdout and bounded waits for lines. */
-class LineChild {
-  readonly lines: string[] = [];
-  stderr = '';
-  exit: { code: number | null; signal: string | null } | null = null;
-  private waiters = new Set<() => void>();
-  private buf = '';
-  readonly exited: Promise<{ code: number | null; signal: string | null }>;
-
-  constructor(
-    readonly name: string,
-    readonly proc: ChildProcess,
-  ) {
-    proc.stdout?.setEncoding('utf8');
-    proc.stdout?.on('data', (d: string) => {
-      this.buf += d;
-      let nl: number;
-      while ((nl = this.buf.indexOf('\n')) >= 0) {
-        this.lines.push(this.buf.slice(0, nl));
-        this.buf = this.buf.slice(nl + 1);
-      }
-      this.notify();
-    });
-    proc.stderr?.setEncoding('utf8');
-    proc.stderr?.on('data', (d: string) => {
-      this.stderr += d;
-      this.notify();
-    });
-    this.exited = new Promise((resolve) => {
-      proc.once('exit', (code, signal) => {
-        this.exit = { code, signal };
-        this.notify();
-        resolve(this.exit);
-      });
-    });
-  }
-
-  private notify(): void {
-    for (const w of [...this.waiters]) w();
-  }
-
-  /** The first stdout line matching `re`, waiting up to `ms`. */
-  line(re: RegExp, ms: number): Promise<string> {
-    const find = (): string | undefined => this.lines.find((l) => re.test(l));
-    const hit = find();
-    if (hit !== undefined) return Promise.resolve(hit);
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        const l = find();
-        if (l === undefined && this.exit === null) return;
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        if (l !== undefined) resolve(l);
-        else reject(new Error(`${this.name} exited (${JSON.stringify(this.exit)}) before printing ${re}: stdout ${JSON.stringify(this.lines)} stderr ${JSON.stringify(this.stderr)}`));
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(new Error(`timed out after ${ms} ms waiting for ${re} from ${this.name}: stdout ${JSON.stringify(this.lines)} stderr ${JSON.stringify(this.stderr)}`));
-      }, ms);
-      this.waiters.add(check);
-    });
-  }
-
-  /** Waits until `n` stdout lines match `re`. */
-  async count(re: RegExp, n: number, ms: number): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (this.lines.filter((l) => re.test(l)).length < n) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${n} lines ${re}: ${JSON.stringify(this.lines)}`);
-      await sleep(10);
-    }
-  }
-
-  /** Kills by pid (SIGKILL) if still running and waits for the exit. */
-  async kill(): Promise<void> {
-    if (this.exit !== null || this.proc.pid === undefined) return;
-    try {
-      process.kill(this.proc.pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-    await within(this.exited, 5000, `${this.name} exit after SIGKILL`).catch(() => undefined);
-  }
-}
-
-const owners: { child: LineChild; innerPid: number }[] = [];
-
-function startOwner(user: string, args: string[]): { child: LineChild; msg: (key: string, ms: number) => Promise<Record<string, unknown>> } {
-  const proc = spawn('runuser', ['-u', user, '--', NODE, '-e', OWNER_SCRIPT, ...args], { cwd: '/', stdio: ['pipe', 'pipe', 'pipe'] });
-  const child = new LineChild(`${user} socket owner`, proc);
-  const entry = { child, innerPid: 0 };
-  owners.push(entry);
-  const msg = async (key: string, ms: number): Promise<Record<string, unknown>> => {
-    const l = await child.line(new RegExp(`"${key}"`), ms);
-    const m = JSON.parse(l) as Record<string, unknown>;
-    if (typeof m.pid === 'number') entry.innerPid = m.pid;
-    return m;
-  };
-  return { child, msg };
-}
-
 /** alice listens on 127.0.0.1, bob connects to her. */
 let conn = { serverPort: 0, clientPort: 0 };
 let aliceUid = 0;
 
-/** Why the shared setup failed; every test then fails with it (never skips). */
-let setupError: unknown = null;
-beforeEach(() => {
-  if (setupError !== null) throw setupError;
-});
-
-beforeAll(async () => {
-  try {
-    requireRoot();
-    if (!fs.existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npx tsc -p .\` before these tests`);
-    aliceUid = ensureUser(ALICE);
-    ensureUser(BOB);
-    const alice = startOwner(ALICE, ['listen', '127.0.0.1', '0']);
-    const serverPort = (await alice.msg('port', 10000)).port as number;
-    const bob = startOwner(BOB, ['connect', '127.0.0.1', String(serverPort)]);
-    const clientPort = (await bob.msg('localPort', 10000)).localPort as number;
-    await alice.child.line(new RegExp(`"accepted":${clientPort}\\b`), 10000);
-    conn = { serverPort, clientPort };
-  } catch (err) {
-    setupError = err;
-  }
+// Every test fails with the setup's error (never skips) when it fails.
+setupOnce(async () => {
+  requireRoot('the edgeloop-identd CLI tests', 'they create the test users (useradd), run socket owners as them (runuser) and drop privileges with --user nobody');
+  if (!fs.existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npx tsc -p .\` before these tests`);
+  aliceUid = ensureUser(ALICE);
+  ensureUser(BOB);
+  conn = await ownedConnection({ listenUser: ALICE, listenHost: '127.0.0.1', connectUser: BOB, connectHost: '127.0.0.1' });
 }, 30000);
 
-afterAll(async () => {
-  for (const { child, innerPid } of owners) {
-    child.proc.stdin?.end();
-    const gone = await within(child.exited, 2000, 'owner exit').then(() => true, () => false);
-    if (!gone) {
-      for (const pid of [innerPid, child.proc.pid]) {
-        try {
-          if (pid) process.kill(pid, 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }
-      await within(child.exited, 2000, 'owner exit').catch(() => undefined);
-    }
-  }
-}, 20000);
+afterAll(stopOwners, 20000);
 
 // ---------------------------------------------------------------------------
 // The daemon
@@ -280,12 +86,10 @@ async function startDaemon(args: string[] = [], addresses = ['127.0.0.1']): Prom
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
     const argv = [BIN, ...addresses.flatMap((a) => ['--address', a]), '--port', String(port), ...args];
-    const proc = spawn(NODE, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    const child = new LineChild('edgeloop-identd', proc);
-    cleanups.push(() => child.kill());
+    const child = LineChild.spawn('edgeloop-identd', NODE, argv, { cwd: ROOT });
     try {
       const listening = await child.line(/listening on/, 10000);
-      return { child, port, pid: proc.pid as number, listening };
+      return { child, port, pid: child.proc.pid as number, listening };
     } catch (err) {
       lastError = err;
       if (!/EADDRINUSE/.test(child.stderr)) throw err;
@@ -294,33 +98,13 @@ async function startDaemon(args: string[] = [], addresses = ['127.0.0.1']): Prom
   throw lastError;
 }
 
-/** A query connection to the daemon; returns the reply lines once `n` arrived. */
+/** A query connection to the daemon; returns the reply lines once `n` arrived (or it closed). */
 async function query(port: number, text: string, n: number, host = '127.0.0.1'): Promise<string[]> {
-  const sock = net.connect({ host, port });
-  cleanups.push(() => {
-    sock.destroy();
-  });
-  let data = '';
-  sock.setEncoding('latin1');
-  sock.on('error', () => {});
-  await within(new Promise<void>((r, j) => sock.once('connect', () => r()).once('error', j)), 3000, 'connect to the daemon');
-  sock.write(text);
-  await within(
-    new Promise<void>((resolve) => {
-      const check = (): void => {
-        if (data.split('\r\n').length - 1 >= n) resolve();
-      };
-      sock.on('data', (d: string) => {
-        data += d;
-        check();
-      });
-      sock.on('close', () => resolve());
-    }),
-    5000,
-    `${n} replies (got ${JSON.stringify(data)})`,
-  );
-  sock.destroy();
-  const lines = data.split('\r\n');
+  const c = await NetClient.connect(port, { host });
+  c.write(text);
+  await c.until(() => c.text.split('\r\n').length - 1 >= n || c.closed, 5000, `${n} replies`);
+  c.destroy();
+  const lines = c.text.split('\r\n');
   lines.pop();
   return lines;
 }
@@ -570,7 +354,7 @@ describe('flags reach the server', () => {
   it('--idle-timeout 0.3 closes an idle connection after about 300 ms', async () => {
     const d = await startDaemon(['--idle-timeout', '0.3']);
     const sock = net.connect({ host: '127.0.0.1', port: d.port });
-    cleanups.push(() => {
+    later(() => {
       sock.destroy();
     });
     sock.on('error', () => {});
@@ -582,7 +366,7 @@ describe('flags reach the server', () => {
   it('--max-connections 1 closes a second concurrent connection unanswered', async () => {
     const d = await startDaemon(['--max-connections', '1']);
     const first = net.connect({ host: '127.0.0.1', port: d.port });
-    cleanups.push(() => {
+    later(() => {
       first.destroy();
     });
     first.on('error', () => {});
@@ -590,7 +374,7 @@ describe('flags reach the server', () => {
     await sleep(100);
     let got = '';
     const second = net.connect({ host: '127.0.0.1', port: d.port }, () => second.write('1, 2\r\n'));
-    cleanups.push(() => {
+    later(() => {
       second.destroy();
     });
     second.on('error', () => {});
@@ -605,7 +389,7 @@ describe('flags reach the server', () => {
   it('--reply with U+010D U+010A cannot put a second reply line on the wire', async () => {
     const d = await startDaemon(['--reply', 'evil\u010d\u010a1, 2 : USERID : UNIX : root']);
     const sock = net.connect({ host: '127.0.0.1', port: d.port }, () => sock.write('1, 2\r\n'));
-    cleanups.push(() => {
+    later(() => {
       sock.destroy();
     });
     sock.on('error', () => {});

@@ -12,245 +12,25 @@
  * worker tasks load from dist/ident/tasks.js). Loopback only; every wait is
  * bounded; every child is killed by its pid in afterAll.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { OwnerLookupOptions } from '../src/ident/lookup';
 import { MAX_REPLY_OCTETS } from '../src/ident/protocol';
 import { createIdentServer, DEFAULT_IDLE_TIMEOUT_MS, type IdentLogEntry, type IdentServer, type IdentServerOptions } from '../src/ident/server';
+import { later, runCleanups } from './cleanup';
+import { ALICE, BOB, ensureUser, ownedConnection, requireRoot, setupOnce, stopOwners, type OwnedConnection } from './ident-owners';
+import { NetClient } from './net-client';
+import { sleep, within } from './waits';
 
-const ALICE = 'edgeloop-alice';
-const BOB = 'edgeloop-bob';
 const NODE = process.execPath;
 
 // ---------------------------------------------------------------------------
 // Cleanup
 // ---------------------------------------------------------------------------
 
-/** Closed after each test, newest first. */
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) {
-    try {
-      await fn();
-    } catch {
-      // already closed by the test
-    }
-  }
-}, 20000);
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Rejects after `ms` with `what` unless `p` settles first. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
-
-// ---------------------------------------------------------------------------
-// Root, test users and the children that own sockets as them
-// ---------------------------------------------------------------------------
-
-function requireRoot(): void {
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
-    throw new Error(
-      'the ident server tests must run as root: they create the users edgeloop-alice/edgeloop-bob (useradd) ' +
-        'and run socket owners as them (runuser). CI runs as root.',
-    );
-  }
-}
-
-function uidOf(user: string): number | null {
-  try {
-    return Number(execFileSync('id', ['-u', user], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
-  } catch {
-    return null;
-  }
-}
-
-function ensureUser(user: string): number {
-  if (uidOf(user) === null) {
-    execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', user], { stdio: 'pipe', timeout: 10000 });
-  }
-  const uid = uidOf(user);
-  if (uid === null) throw new Error(`could not create user ${user}`);
-  return uid;
-}
-
-/**
- * The socket-owning child. `listen HOST PORT` listens (dual-stack when HOST
- * is '::'), keeps every accepted socket and reports each; `connect HOST PORT
- * [LOCAL]` connects from LOCAL and keeps the socket. Exits when stdin closes.
- */
-const OWNER_SCRIPT = `
-const net = require('net');
-const [mode, host, port, local] = process.argv.slice(1);
-const keep = new Set();
-const say = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
-process.stdin.on('end', () => process.exit(0));
-process.stdin.on('error', () => process.exit(0));
-process.stdin.resume();
-if (mode === 'listen') {
-  const s = net.createServer((c) => {
-    keep.add(c);
-    c.on('error', () => {});
-    c.on('close', () => keep.delete(c));
-    say({ accepted: c.remotePort, local: c.localAddress, remote: c.remoteAddress });
-  });
-  s.on('error', (e) => { say({ error: e.message }); process.exit(1); });
-  s.listen({ host, port: Number(port), ipv6Only: false }, () => say({ pid: process.pid, uid: process.getuid(), port: s.address().port }));
-} else {
-  const c = net.connect({ host, port: Number(port), localAddress: local || undefined }, () =>
-    say({ pid: process.pid, uid: process.getuid(), localPort: c.localPort, local: c.localAddress }));
-  c.on('error', (e) => { say({ error: e.message }); process.exit(1); });
-  keep.add(c);
-}
-`;
-
-type Message = Record<string, unknown>;
-
-/** A child started through `runuser -u USER`, reporting JSON lines. */
-class OwnerChild {
-  readonly messages: Message[] = [];
-  private waiters = new Set<() => void>();
-  private stderr = '';
-  exited = false;
-  /** The node process's own pid (runuser's child), once reported. */
-  innerPid = 0;
-
-  constructor(
-    readonly user: string,
-    readonly proc: ChildProcess,
-  ) {
-    let buf = '';
-    proc.stdout?.setEncoding('utf8');
-    proc.stdout?.on('data', (d: string) => {
-      buf += d;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          const m = JSON.parse(line) as Message;
-          if (typeof m.pid === 'number') this.innerPid = m.pid;
-          this.messages.push(m);
-        } catch {
-          this.stderr += `(bad line) ${line}\n`;
-        }
-        this.notify();
-      }
-    });
-    proc.stderr?.setEncoding('utf8');
-    proc.stderr?.on('data', (d: string) => {
-      this.stderr += d;
-    });
-    proc.on('exit', () => {
-      this.exited = true;
-      this.notify();
-    });
-  }
-
-  static start(user: string, args: string[]): OwnerChild {
-    return OwnerChild.startWith(['runuser', '-u', user, '--'], user, args);
-  }
-
-  /** Runs the owner script under `prefix` (e.g. runuser or setpriv). */
-  static startWith(prefix: string[], label: string, args: string[]): OwnerChild {
-    const proc = spawn(prefix[0], [...prefix.slice(1), NODE, '-e', OWNER_SCRIPT, ...args], {
-      cwd: '/',
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const child = new OwnerChild(label, proc);
-    owners.push(child);
-    return child;
-  }
-
-  private notify(): void {
-    for (const w of [...this.waiters]) w();
-  }
-
-  /** The first message matching `pred`, waiting up to `ms`. */
-  wait(pred: (m: Message) => boolean, ms: number, what: string): Promise<Message> {
-    const find = (): Message | undefined => this.messages.find(pred);
-    const hit = find();
-    if (hit !== undefined) return Promise.resolve(hit);
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        const m = find();
-        const err = this.messages.find((x) => typeof x.error === 'string');
-        if (m === undefined && err === undefined && !this.exited) return;
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        if (m !== undefined) resolve(m);
-        else reject(new Error(`${this.user} child failed waiting for ${what}: ${JSON.stringify(err ?? 'exited')} ${this.stderr}`));
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(new Error(`timed out after ${ms} ms waiting for ${what} from the ${this.user} child (stderr: ${this.stderr})`));
-      }, ms);
-      this.waiters.add(check);
-    });
-  }
-
-  /** Ends the child by its own pids: stdin EOF, then SIGKILL if needed. */
-  async stop(): Promise<void> {
-    if (this.exited) return;
-    this.proc.stdin?.end();
-    const gone = new Promise<void>((resolve) => this.proc.once('exit', () => resolve()));
-    try {
-      await within(gone, 2000, 'owner child exit');
-    } catch {
-      for (const pid of [this.innerPid, this.proc.pid]) {
-        if (pid) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            // already gone
-          }
-        }
-      }
-      await within(gone, 2000, 'owner child exit after SIGKILL').catch(() => undefined);
-    }
-  }
-}
-
-const owners: OwnerChild[] = [];
-
-/** A live connection: `server` end owned by serverUser, `client` end by clientUser. */
-interface OwnedConnection {
-  /** Port of the accepting (listening) side. */
-  serverPort: number;
-  /** Port of the connecting side. */
-  clientPort: number;
-}
-
-/**
- * Starts a listener as `listenUser` on `listenHost` and a client as
- * `connectUser` connecting to `connectHost` (from `localAddress`), and
- * waits until the connection is accepted.
- */
-async function ownedConnection(opts: {
-  listenUser: string;
-  listenHost: string;
-  connectUser: string;
-  connectHost: string;
-  localAddress?: string;
-}): Promise<OwnedConnection> {
-  const listener = OwnerChild.start(opts.listenUser, ['listen', opts.listenHost, '0']);
-  const listening = await listener.wait((m) => typeof m.port === 'number', 10000, 'listening');
-  const serverPort = listening.port as number;
-  const client = OwnerChild.start(opts.connectUser, ['connect', opts.connectHost, String(serverPort), opts.localAddress ?? '']);
-  const connected = await client.wait((m) => typeof m.localPort === 'number', 10000, 'connected');
-  const clientPort = connected.localPort as number;
-  await listener.wait((m) => m.accepted === clientPort, 10000, `accept of port ${clientPort}`);
-  return { serverPort, clientPort };
-}
+afterEach(runCleanups, 20000);
 
 // ---------------------------------------------------------------------------
 // Ident servers and clients
@@ -270,7 +50,7 @@ interface Started {
  */
 function startServer(options: IdentServerOptions = {}): Started {
   const server = createIdentServer({ addresses: ['127.0.0.1', '::1', '127.0.0.3'], port: 0, ...options });
-  cleanups.push(async () => {
+  later(async () => {
     await workersLoaded(server);
     server.close();
   });
@@ -298,115 +78,9 @@ async function workersLoaded(server: IdentServer): Promise<void> {
   await within(Promise.all(tasks), 15000, 'the blocking pool workers to load').catch(() => undefined);
 }
 
-/** A node:net client that collects raw bytes, with bounded waits. */
-class Client {
-  private data = Buffer.alloc(0);
-  private waiters = new Set<() => void>();
-  closed = false;
-  ended = false;
-  closedAt = 0;
-
-  private constructor(readonly sock: net.Socket) {
-    sock.setNoDelay(true);
-    sock.on('data', (d: Buffer) => {
-      this.data = Buffer.concat([this.data, d]);
-      this.notify();
-    });
-    sock.on('end', () => {
-      this.ended = true;
-      this.notify();
-    });
-    sock.on('close', () => {
-      this.closed = true;
-      this.closedAt = Date.now();
-      this.notify();
-    });
-    sock.on('error', () => {
-      // surfaces as 'close'
-    });
-  }
-
-  static connect(host: string, port: number, localAddress?: string, ms = 3000): Promise<Client> {
-    return new Promise((resolve, reject) => {
-      const sock = net.connect({ host, port, localAddress });
-      const timer = setTimeout(() => {
-        sock.destroy();
-        reject(new Error(`connect to ${host}:${port} timed out`));
-      }, ms);
-      sock.once('connect', () => {
-        clearTimeout(timer);
-        const c = new Client(sock);
-        cleanups.push(() => c.destroy());
-        resolve(c);
-      });
-      sock.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-    });
-  }
-
-  private notify(): void {
-    for (const w of [...this.waiters]) w();
-  }
-
-  until(cond: () => boolean, ms: number, what: string): Promise<void> {
-    if (cond()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (!cond()) return;
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(new Error(`timed out after ${ms} ms waiting for ${what} (received ${JSON.stringify(this.text)})`));
-      }, ms);
-      this.waiters.add(check);
-    });
-  }
-
-  write(data: string | Buffer): void {
-    this.sock.write(data);
-  }
-
-  /** Everything received so far, as latin1 (one char per octet). */
-  get text(): string {
-    return this.data.toString('latin1');
-  }
-
-  get bytes(): Buffer {
-    return this.data;
-  }
-
-  private countLines(): number {
-    let n = 0;
-    for (let i = this.data.indexOf('\r\n'); i >= 0; i = this.data.indexOf('\r\n', i + 2)) n++;
-    return n;
-  }
-
-  /** Waits for `n` CR LF lines in total; returns all lines so far (without CR LF). */
-  async lines(n: number, ms = 5000): Promise<string[]> {
-    await this.until(() => this.countLines() >= n || this.closed, ms, `${n} reply lines`);
-    const all = this.text.split('\r\n');
-    all.pop();
-    if (all.length < n) throw new Error(`connection closed after ${JSON.stringify(this.text)}`);
-    return all;
-  }
-
-  async waitClosed(ms: number): Promise<void> {
-    await this.until(() => this.closed, ms, 'the server to close the connection');
-  }
-
-  destroy(): void {
-    this.sock.destroy();
-  }
-}
-
 /** Sends `query` CR LF on a new connection and returns the one reply line. */
 async function ask(host: string, port: number, query: string, localAddress?: string): Promise<string> {
-  const c = await Client.connect(host, port, localAddress);
+  const c = await NetClient.connect(port, { host, localAddress });
   c.write(`${query}\r\n`);
   const [reply] = await c.lines(1);
   c.destroy();
@@ -439,53 +113,39 @@ function unnamedUid(): number {
 }
 
 /** A listener run as `uid` (setpriv, no passwd entry) on 127.0.0.1 and a bob client. */
-async function namelessConnection(uid: number): Promise<OwnedConnection> {
-  const listener = OwnerChild.startWith(
-    ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--'],
-    `uid ${uid}`,
-    ['listen', '127.0.0.1', '0'],
-  );
-  const serverPort = (await listener.wait((m) => typeof m.port === 'number', 10000, 'listening')).port as number;
-  const client = OwnerChild.start(BOB, ['connect', '127.0.0.1', String(serverPort), '']);
-  const clientPort = (await client.wait((m) => typeof m.localPort === 'number', 10000, 'connected')).localPort as number;
-  await listener.wait((m) => m.accepted === clientPort, 10000, `accept of port ${clientPort}`);
-  return { serverPort, clientPort };
+function namelessConnection(uid: number): Promise<OwnedConnection> {
+  return ownedConnection({
+    listenUser: `uid ${uid}`,
+    listenPrefix: ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--'],
+    listenHost: '127.0.0.1',
+    connectUser: BOB,
+    connectHost: '127.0.0.1',
+  });
 }
 
-/** Why the shared setup failed; every test then fails with it (never skips). */
-let setupError: unknown = null;
-beforeEach(() => {
-  if (setupError !== null) throw setupError;
-});
-
-beforeAll(async () => {
-  try {
-    requireRoot();
-    if (!fs.existsSync(`${__dirname}/../dist/ident/tasks.js`)) {
-      throw new Error('dist/ident/tasks.js is missing: run `npx tsc -p .` before these tests');
-    }
-    aliceUid = ensureUser(ALICE);
-    bobUid = ensureUser(BOB);
-    v4 = await ownedConnection({ listenUser: ALICE, listenHost: '127.0.0.1', connectUser: BOB, connectHost: '127.0.0.1' });
-    v6 = await ownedConnection({ listenUser: ALICE, listenHost: '::1', connectUser: BOB, connectHost: '::1' });
-    mapped = await ownedConnection({ listenUser: ALICE, listenHost: '::', connectUser: BOB, connectHost: '127.0.0.1' });
-    elsewhere = await ownedConnection({
-      listenUser: ALICE,
-      listenHost: '127.0.0.3',
-      connectUser: BOB,
-      connectHost: '127.0.0.3',
-      localAddress: '127.0.0.2',
-    });
-    namelessUid = unnamedUid();
-    nameless = await namelessConnection(namelessUid);
-  } catch (err) {
-    setupError = err;
+// Every test fails with the setup's error (never skips) when it fails.
+setupOnce(async () => {
+  requireRoot('the ident server tests', 'they create the users edgeloop-alice/edgeloop-bob (useradd) and run socket owners as them (runuser)');
+  if (!fs.existsSync(`${__dirname}/../dist/ident/tasks.js`)) {
+    throw new Error('dist/ident/tasks.js is missing: run `npx tsc -p .` before these tests');
   }
+  aliceUid = ensureUser(ALICE);
+  bobUid = ensureUser(BOB);
+  v4 = await ownedConnection({ listenUser: ALICE, listenHost: '127.0.0.1', connectUser: BOB, connectHost: '127.0.0.1' });
+  v6 = await ownedConnection({ listenUser: ALICE, listenHost: '::1', connectUser: BOB, connectHost: '::1' });
+  mapped = await ownedConnection({ listenUser: ALICE, listenHost: '::', connectUser: BOB, connectHost: '127.0.0.1' });
+  elsewhere = await ownedConnection({
+    listenUser: ALICE,
+    listenHost: '127.0.0.3',
+    connectUser: BOB,
+    connectHost: '127.0.0.3',
+    localAddress: '127.0.0.2',
+  });
+  namelessUid = unnamedUid();
+  nameless = await namelessConnection(namelessUid);
 }, 60000);
 
-afterAll(async () => {
-  await Promise.all(owners.map((o) => o.stop()));
-}, 20000);
+afterAll(stopOwners, 20000);
 
 /** A connection in the test process (owned by root), kept open until the test ends. */
 async function rootConnection(): Promise<{ serverPort: number; clientPort: number; close: () => Promise<number> }> {
@@ -500,7 +160,7 @@ async function rootConnection(): Promise<{ serverPort: number; clientPort: numbe
   c.on('error', () => {});
   await within(new Promise<void>((r) => c.once('connect', () => r())), 3000, 'connect');
   const clientPort = c.localPort as number;
-  cleanups.push(() => {
+  later(() => {
     c.destroy();
     for (const s of accepted) s.destroy();
     srv.close();
@@ -572,7 +232,7 @@ describe.each(lookups)('owner lookup: %s', (_name, lookup) => {
 
   it('names both ends of a ::1 connection when queried over ::1', async () => {
     const { v6: port } = startServer({ lookup });
-    const c = await Client.connect('::1', port);
+    const c = await NetClient.connect(port, { host: '::1' });
     c.write(`${v6.serverPort}, ${v6.clientPort}\r\n${v6.clientPort}, ${v6.serverPort}\r\n`);
     expect(await c.lines(2)).toEqual([
       `${v6.serverPort}, ${v6.clientPort} : USERID : UNIX : ${ALICE}`,
@@ -680,7 +340,7 @@ describe('queries on one connection', () => {
 
   it('answers 50 pipelined queries sent in one write, in order', async () => {
     const { v4: port } = startServer();
-    const c = await Client.connect('127.0.0.1', port);
+    const c = await NetClient.connect(port);
     const { text, expected } = fiftyQueries();
     c.write(text);
     expect(await c.lines(50, 10000)).toEqual(expected);
@@ -688,7 +348,7 @@ describe('queries on one connection', () => {
 
   it('keeps the connection open after answering pipelined queries', async () => {
     const { v4: port } = startServer();
-    const c = await Client.connect('127.0.0.1', port);
+    const c = await NetClient.connect(port);
     const { text } = fiftyQueries();
     c.write(text);
     await c.lines(50, 10000);
@@ -698,7 +358,7 @@ describe('queries on one connection', () => {
 
   it('answers all 50 pipelined queries when the client half-closes right after writing them', async () => {
     const { v4: port } = startServer();
-    const c = await Client.connect('127.0.0.1', port);
+    const c = await NetClient.connect(port);
     const { text, expected } = fiftyQueries();
     c.sock.end(text);
     await c.waitClosed(10000);
@@ -707,7 +367,7 @@ describe('queries on one connection', () => {
 
   it('answers a query split across several writes', async () => {
     const { v4: port } = startServer();
-    const c = await Client.connect('127.0.0.1', port);
+    const c = await NetClient.connect(port);
     const q = `${v4.serverPort}, ${v4.clientPort}`;
     for (const part of [q.slice(0, 2), q.slice(2, 5), q.slice(5), '\r', '\n']) {
       c.write(part);
@@ -718,7 +378,7 @@ describe('queries on one connection', () => {
 
   it('does not answer before the line ends', async () => {
     const { v4: port } = startServer();
-    const c = await Client.connect('127.0.0.1', port);
+    const c = await NetClient.connect(port);
     c.write(`${v4.serverPort}, ${v4.clientPort}`);
     await sleep(300);
     expect(c.text).toBe('');
@@ -726,7 +386,7 @@ describe('queries on one connection', () => {
 
   it('accepts LF-only line ends and answers with CR LF', async () => {
     const { v4: port } = startServer();
-    const c = await Client.connect('127.0.0.1', port);
+    const c = await NetClient.connect(port);
     c.write(`${v4.serverPort}, ${v4.clientPort}\n${v4.clientPort}, ${v4.serverPort}\n`);
     await c.lines(2);
     expect(c.text).toBe(
@@ -737,7 +397,7 @@ describe('queries on one connection', () => {
 
   it('answers an empty line with INVALID-PORT and keeps serving the connection', async () => {
     const { v4: port } = startServer();
-    const c = await Client.connect('127.0.0.1', port);
+    const c = await NetClient.connect(port);
     c.write(`\r\n${v4.serverPort}, ${v4.clientPort}\r\n`);
     expect(await c.lines(2)).toEqual([
       '0, 0 : ERROR : INVALID-PORT',
@@ -752,7 +412,7 @@ describe('queries on one connection', () => {
 
   it('answers a 1000-byte line and keeps the connection open', async () => {
     const { v4: port } = startServer();
-    const c = await Client.connect('127.0.0.1', port);
+    const c = await NetClient.connect(port);
     c.write(`${'x'.repeat(1000)}\r\n`);
     const [reply] = await c.lines(1);
     expect(reply).toMatch(/ : ERROR : INVALID-PORT$/);
@@ -762,7 +422,7 @@ describe('queries on one connection', () => {
 
   it('answers a 1200-byte line with one INVALID-PORT reply, then closes the connection', async () => {
     const { v4: port } = startServer();
-    const c = await Client.connect('127.0.0.1', port);
+    const c = await NetClient.connect(port);
     c.write(`${'9'.repeat(1200)}\r\n`);
     await c.waitClosed(3000);
     expect(c.text).toBe('0, 0 : ERROR : INVALID-PORT\r\n');
@@ -770,7 +430,7 @@ describe('queries on one connection', () => {
 
   it('never truncates a 1200-byte line into a valid query (valid ports padded with blanks)', async () => {
     const { v4: port } = startServer();
-    const c = await Client.connect('127.0.0.1', port);
+    const c = await NetClient.connect(port);
     const q = `${v4.serverPort}, ${v4.clientPort}`;
     c.write(`${q}${' \t'.repeat((1200 - q.length) / 2 + 1)}`.slice(0, 1200) + '\r\n');
     await c.waitClosed(3000);
@@ -779,7 +439,7 @@ describe('queries on one connection', () => {
 
   it('answers the queries before a 1200-byte line, then INVALID-PORT, then closes', async () => {
     const { v4: port } = startServer();
-    const c = await Client.connect('127.0.0.1', port);
+    const c = await NetClient.connect(port);
     c.write(`${v4.serverPort}, ${v4.clientPort}\r\n${'9'.repeat(1200)}\r\n`);
     await c.waitClosed(3000);
     expect(c.text).toBe(`${v4.serverPort}, ${v4.clientPort} : USERID : UNIX : ${ALICE}\r\n0, 0 : ERROR : INVALID-PORT\r\n`);
@@ -787,8 +447,8 @@ describe('queries on one connection', () => {
 
   it('keeps serving other connections after closing one for an over-long line', async () => {
     const { v4: port } = startServer();
-    const other = await Client.connect('127.0.0.1', port);
-    const bad = await Client.connect('127.0.0.1', port);
+    const other = await NetClient.connect(port);
+    const bad = await NetClient.connect(port);
     bad.write('9'.repeat(1200));
     await bad.waitClosed(3000);
     other.write(`${v4.serverPort}, ${v4.clientPort}\r\n`);
@@ -807,10 +467,10 @@ describe('idle timeout', () => {
   it('closes a connection that sends nothing after idleTimeoutMs (300 ms)', async () => {
     const { v4: port } = startServer({ idleTimeoutMs: 300 });
     const start = Date.now();
-    const first = await Client.connect('127.0.0.1', port);
+    const first = await NetClient.connect(port);
     await sleep(50);
     // A second silent connection, opened after the first: its deadline is later.
-    const second = await Client.connect('127.0.0.1', port);
+    const second = await NetClient.connect(port);
     const order: string[] = [];
     first.sock.once('close', () => order.push('first'));
     second.sock.once('close', () => order.push('second'));
@@ -824,13 +484,13 @@ describe('idle timeout', () => {
 
   it('closes a connection that falls idle after a query, a timeout after that query', async () => {
     const { v4: port } = startServer({ idleTimeoutMs: 300 });
-    const c = await Client.connect('127.0.0.1', port);
+    const c = await NetClient.connect(port);
     await sleep(200);
     const sent = Date.now();
     c.write(`${v4.serverPort}, ${v4.clientPort}\r\n`);
     await c.lines(1);
     // Opened after the reply: its idle deadline falls after the queried one's.
-    const later = await Client.connect('127.0.0.1', port);
+    const later = await NetClient.connect(port);
     const order: string[] = [];
     c.sock.once('close', () => order.push('queried'));
     later.sock.once('close', () => order.push('later'));
@@ -849,7 +509,7 @@ describe('idle timeout', () => {
   // closed with the query in flight and no reply is ever sent.
   it('answers a query whose lookup outlasts the idle timeout before closing the connection', async () => {
     const { v4: port } = startServer({ idleTimeoutMs: 5, lookup: { netlink: false } });
-    const c = await Client.connect('127.0.0.1', port);
+    const c = await NetClient.connect(port);
     c.write(`${v4.serverPort}, ${v4.clientPort}\r\n`);
     await c.waitClosed(5000);
     expect(c.text).toBe(`${v4.serverPort}, ${v4.clientPort} : USERID : UNIX : ${ALICE}\r\n`);
@@ -857,7 +517,7 @@ describe('idle timeout', () => {
 
   it('does not close a connection that keeps sending queries for well past the timeout', async () => {
     const { v4: port } = startServer({ idleTimeoutMs: 300 });
-    const c = await Client.connect('127.0.0.1', port);
+    const c = await NetClient.connect(port);
     const q = `${v4.serverPort}, ${v4.clientPort}\r\n`;
     for (let i = 0; i < 12; i++) {
       c.write(q);
@@ -874,7 +534,7 @@ describe('idle timeout', () => {
 
   it('does not close an idle connection after 1 s by default', async () => {
     const { v4: port } = startServer();
-    const c = await Client.connect('127.0.0.1', port);
+    const c = await NetClient.connect(port);
     await sleep(1000);
     expect(c.closed).toBe(false);
   });
@@ -887,7 +547,7 @@ describe('idle timeout', () => {
 describe('options', () => {
   it('fixedReply answers every valid query with that user, without a lookup', async () => {
     const { v4: port } = startServer({ fixedReply: 'nobody-here' });
-    const c = await Client.connect('127.0.0.1', port);
+    const c = await NetClient.connect(port);
     c.write(`${v4.serverPort}, ${v4.clientPort}\r\n1, 2\r\n`);
     expect(await c.lines(2)).toEqual([`${v4.serverPort}, ${v4.clientPort} : USERID : UNIX : nobody-here`, '1, 2 : USERID : UNIX : nobody-here']);
   });
@@ -963,10 +623,10 @@ describe('options', () => {
 
   it('maxConnections 1 closes a second concurrent connection without an answer', async () => {
     const { v4: port } = startServer({ maxConnections: 1 });
-    const first = await Client.connect('127.0.0.1', port);
+    const first = await NetClient.connect(port);
     first.write(`${v4.serverPort}, ${v4.clientPort}\r\n`);
     await first.lines(1);
-    const second = await Client.connect('127.0.0.1', port);
+    const second = await NetClient.connect(port);
     second.write(`${v4.serverPort}, ${v4.clientPort}\r\n`);
     await second.waitClosed(3000);
     expect(second.text).toBe('');
@@ -974,10 +634,10 @@ describe('options', () => {
 
   it('maxConnections 1 keeps serving the first connection while refusing a second', async () => {
     const { v4: port } = startServer({ maxConnections: 1 });
-    const first = await Client.connect('127.0.0.1', port);
+    const first = await NetClient.connect(port);
     first.write('1, 2\r\n');
     await first.lines(1);
-    const second = await Client.connect('127.0.0.1', port);
+    const second = await NetClient.connect(port);
     await second.waitClosed(3000);
     first.write(`${v4.serverPort}, ${v4.clientPort}\r\n`);
     expect((await first.lines(2))[1]).toBe(`${v4.serverPort}, ${v4.clientPort} : USERID : UNIX : ${ALICE}`);
@@ -985,7 +645,7 @@ describe('options', () => {
 
   it('maxConnections 1 serves a new connection once the first has closed', async () => {
     const { v4: port } = startServer({ maxConnections: 1 });
-    const first = await Client.connect('127.0.0.1', port);
+    const first = await NetClient.connect(port);
     first.write('1, 2\r\n');
     await first.lines(1);
     first.destroy();
@@ -1018,7 +678,7 @@ describe('options', () => {
   it('onQuery gets exactly one entry per pipelined query', async () => {
     const log: IdentLogEntry[] = [];
     const { v4: port } = startServer({ onQuery: (e) => log.push(e) });
-    const c = await Client.connect('127.0.0.1', port);
+    const c = await NetClient.connect(port);
     c.write(`${v4.serverPort}, ${v4.clientPort}\r\n1, 2\r\nx\r\n`);
     await c.lines(3);
     await sleep(50);
@@ -1053,7 +713,7 @@ describe('replies on the wire', () => {
   /** The reply octets of one query, split on LF (so an injected line shows). */
   async function wireReply(options: IdentServerOptions, query = '1, 2'): Promise<Buffer> {
     const { v4: port } = startServer(options);
-    const c = await Client.connect('127.0.0.1', port);
+    const c = await NetClient.connect(port);
     c.write(`${query}\r\n`);
     await c.lines(1);
     await sleep(100); // anything injected after the first line would arrive too
@@ -1163,7 +823,7 @@ process.on('worker', (w) => w.once('online', () => online && online()));
     const exited = new Promise<number | string>((resolve) =>
       child.once('exit', (code, signal) => resolve(code ?? String(signal))),
     );
-    cleanups.push(() => {
+    later(() => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
     const code = await within(exited, 50000, 'the close-during-worker-start child');
