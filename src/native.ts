@@ -38,7 +38,7 @@ export interface NativePump {
   flush(writeCount: number, recordStart: number): number;
 }
 
-/** The constants native/sys.cc exports, read from the platform's headers. */
+/** The constants native/sys_constants.cc exports, read from the platform's headers. */
 export interface NativeConstants {
   SLOT_SIZE: number;
   AF_INET: number;
@@ -71,7 +71,7 @@ export interface NativeConstants {
   ENFILE: number;
 }
 
-/** A decoded address slot (see native/sys.cc). */
+/** A decoded address slot (see native/sys_address.cc). */
 export type NativeAddress =
   | { family: 'IPv4'; address: string; port: number }
   | { family: 'IPv6'; address: string; port: number; flowinfo: number; scopeid: number }

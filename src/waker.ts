@@ -32,7 +32,7 @@ export interface Wakeable {
 
 function wakeFd(fd: number, state: Int32Array): void {
   // The native call checks the shared closed flag and signals as one step
-  // that the closing side waits for (see native/sys.cc, Wake).
+  // that the closing side waits for (see native/sys_waker.cc, Wake).
   const r = native.wake(fd, state);
   if (r === 0) return;
   if (Atomics.load(state, 0) !== 0) {

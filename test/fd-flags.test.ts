@@ -208,7 +208,7 @@ describe('every edgeloop fd is non-blocking and close-on-exec', () => {
  * What this proves: edgeloop's socket writes (send, sendmsg) do not raise
  * SIGPIPE, because the child survives and gets the error as a SysError.
  * What it does not prove: anything about writes through edgeloop to fds that
- * are not sockets (pipes, ttys), where sys.cc falls back to write(2) and
+ * are not sockets (pipes, ttys), where native/send.h falls back to write(2) and
  * relies on Node ignoring SIGPIPE; nor about other platforms (SO_NOSIGPIPE).
  */
 const CHILD = String.raw`
