@@ -19,6 +19,7 @@ import { DIST } from './dist';
 import { LineChild } from './line-child';
 import { useTempDir } from './temp-dir';
 import { sleep, waitFor } from './waits';
+import { onLibkqueue } from './platform';
 
 const FD_LIMIT = 64;
 /** Far more connections than the child can hold at FD_LIMIT. */
@@ -101,7 +102,8 @@ function probe(port: number, msg: string): Probe {
 
 describe('EMFILE on accept', () => {
   for (const mode of ['attach', 'run'] as const) {
-    it(`${mode}(): backs off instead of spinning, then resumes accepting`, async () => {
+    // libkqueue's kqueue fd never turns readable for uv_poll: no attach() there.
+    it.skipIf(onLibkqueue && mode === 'attach')(`${mode}(): backs off instead of spinning, then resumes accepting`, async () => {
       const server = startServer(mode);
       const port = (await server.message('listening')).port as number;
       const pid = server.proc.pid!;

@@ -19,6 +19,7 @@ import { LineChild } from './line-child';
 import { NetClient } from './net-client';
 import { within } from './waits';
 import { ECHO_HANDLER_JS } from './scripts';
+import { onLibkqueue } from './platform';
 
 // ---------------------------------------------------------------------------
 // Helpers local to this file
@@ -338,8 +339,11 @@ function cycle(file, how, workerData) {
     { name: 'idle-terminate', what: 'a loop never attached, run or closed, worker.terminate()', exitCode: 1, state: 'idle' },
   ];
 
+  // On libkqueue an attached loop never runs (its kqueue fd is the write end
+  // of a pipe, which uv_poll never sees readable) and its own fds close from
+  // a background thread, so fd counts lag: see test/platform.ts.
   for (const s of scenarios) {
-    it(`${s.what}: the process neither aborts nor leaks descriptors`, async () => {
+    it.skipIf(onLibkqueue)(`${s.what}: the process neither aborts nor leaks descriptors`, async () => {
       const r = await runChild(driver, [s.name], 30000);
       expect(r.killed, `driver hung; stdout=${r.stdout} stderr=${r.stderr}`).toBe(false);
       // An abort (libuv assertion on a live handle, a double close) shows as a signal.
