@@ -473,7 +473,7 @@ function report(opts, facts, servers, table, memory, gc, ident, command, cross, 
   const read = prof.find((r) => r.name.startsWith('read '));
   const syscalls = [write, poll, read].reduce((a, r) => a + (r ? r.share : 0), 0);
   L.push(
-    `- Echo CPU per message: ${fmt(syscalls * 100, 0)} % of the run() loop thread's samples are in write, poll and read, the same syscalls the C server makes (write includes the peer's loopback receive path, which the kernel runs in the sender's call); the loop's JavaScript is the small rest. The loop's connections are read and written by the pump: one native call per turn sends the corked writes, waits and reads every ready connection, so a message costs a share of one crossing, not two or three.`,
+    `- Echo CPU per message: ${fmt(syscalls * 100, 0)} % of the run() loop thread's samples are in write, poll and read, the same syscalls the C server makes (write includes the peer's loopback receive path, which the kernel runs in the sender's call); the loop's JavaScript is the small rest. The loop's connections are read and written by the pump: one native call per turn sends the corked writes, waits and reads every ready connection; how much that saves per message is what the CPU-per-message rows above show.`,
     '- 16 KiB messages (d): the same calls move 256 times more bytes; the kernel\'s copies dominate and edgeloop stays close to C, while node:net and Bun pay for their stream layers.',
     identFinding(ident),
     '',
