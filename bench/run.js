@@ -481,12 +481,25 @@ function report(opts, facts, servers, table, memory, gc, ident, command, cross, 
   return L.join('\n');
 }
 
+/** The command that repeats a run with `opts`, naming every non-default option. */
+function benchCommand(opts) {
+  const args = [];
+  if (opts.quick) args.push('--quick');
+  for (const [key, def] of [['rounds', 5], ['seconds', 5], ['warmup', 1], ['idle', 10000]]) {
+    if (!opts.quick && opts[key] !== def) args.push(`--${key} ${opts[key]}`);
+  }
+  return `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`;
+}
+
 function writeResults(outDir, saved) {
   const { opts, facts, echo, memory, gc, ident, cross, prof, servers } = saved;
   const list = servers.map((name) => ({ name }));
   const table = summarize(echo, list);
-  const command = `npm run bench${opts.quick ? ' -- --quick' : ''}`;
+  const command = benchCommand(opts);
   const md = report(opts, facts, list, table, memory, gc, ident, command, cross, prof);
+  // --out may name a directory that does not exist yet; losing a whole run's
+  // figures to ENOENT at the very end is the worst way for a bench to fail.
+  fs.mkdirSync(outDir, { recursive: true });
   fs.writeFileSync(path.join(outDir, 'results.md'), md);
   fs.writeFileSync(path.join(outDir, 'results.json'), JSON.stringify(saved, null, 1));
   writeSvg(path.join(outDir, 'results.svg'), servers, table, CELLS, memory, facts);
