@@ -20,8 +20,11 @@ const { writeSvg } = require('./svg');
 const ROOT = path.join(__dirname, '..');
 const BUILD = path.join(__dirname, 'build');
 
+/** The options a bare `npm run bench` uses; the repeat command names only the others. */
+const DEFAULTS = { rounds: 5, seconds: 5, warmup: 1, idle: 10000 };
+
 function parseArgs(argv) {
-  const opts = { quick: false, rounds: 5, seconds: 5, warmup: 1, idle: 10000, out: __dirname };
+  const opts = { quick: false, ...DEFAULTS, out: __dirname };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -468,12 +471,8 @@ function report(opts, facts, servers, table, memory, gc, ident, command, cross, 
   for (const row of prof) L.push(`| ${row.name} | ${fmt(row.share * 100)} % |`);
   L.push('', '## Targets', '', ...targets(table, memory, gc, ident), '');
   L.push('## What the profile shows, and what remains', '');
-  const write = prof.find((r) => r.name.startsWith('write '));
-  const poll = prof.find((r) => r.name.startsWith('poll '));
-  const read = prof.find((r) => r.name.startsWith('read '));
-  const syscalls = [write, poll, read].reduce((a, r) => a + (r ? r.share : 0), 0);
   L.push(
-    `- Echo CPU per message: ${fmt(syscalls * 100, 0)} % of the run() loop thread's samples are in write, poll and read, the same syscalls the C server makes (write includes the peer's loopback receive path, which the kernel runs in the sender's call); the loop's JavaScript is the small rest. The loop's connections are read and written by the pump: one native call per turn sends the corked writes, waits and reads every ready connection; how much that saves per message is what the CPU-per-message rows above show.`,
+    `- Echo CPU per message: ${pumpShare(prof)} the same syscalls the C server makes (its sends include the peer's loopback receive path, which the kernel runs in the sender's call); the loop's JavaScript is the small rest. That call sends the corked writes, waits and reads every ready connection; how much that saves per message is what the CPU-per-message rows above show.`,
     '- 16 KiB messages (d): the same calls move 256 times more bytes; the kernel\'s copies dominate and edgeloop stays close to C, while node:net and Bun pay for their stream layers.',
     identFinding(ident),
     '',
@@ -482,10 +481,21 @@ function report(opts, facts, servers, table, memory, gc, ident, command, cross, 
 }
 
 /** The command that repeats a run with `opts`, naming every non-default option. */
+/**
+ * The profile's finding about the pump: the share of the loop thread's
+ * samples charged to the pump's turn, the one JavaScript function that makes
+ * the native call (and so carries its syscalls and crossing).
+ */
+function pumpShare(prof) {
+  const turn = prof.find((r) => r.name.startsWith('turn (loop/pump'));
+  if (turn === undefined) return 'the pump\'s turn is not among the top functions of this profile; its native call holds';
+  return `${fmt(turn.share * 100, 0)} % of the run() loop thread's samples are in the pump's turn, whose one native call per turn holds`;
+}
+
 function benchCommand(opts) {
   const args = [];
   if (opts.quick) args.push('--quick');
-  for (const [key, def] of [['rounds', 5], ['seconds', 5], ['warmup', 1], ['idle', 10000]]) {
+  for (const [key, def] of Object.entries(DEFAULTS)) {
     if (!opts.quick && opts[key] !== def) args.push(`--${key} ${opts[key]}`);
   }
   return `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`;
