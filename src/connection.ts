@@ -155,6 +155,9 @@ export class Connection {
           this.corkedBytes += length;
           return true;
         }
+        // The cork forced a flush in which this connection's earlier write
+        // failed: onClose ran, and these bytes have nowhere to go.
+        if (this.closed) return false;
       } else if (this.corkedBytes > 0) {
         pump.flush(); // what this connection corked goes first
         if (this.closed) return false; // that write failed: onClose ran

@@ -4,7 +4,7 @@
  * (handler exceptions, closes and resets in the middle of a batch).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { SysError, UnixStream, WOULD_BLOCK, type Connection, type ConnectionHandler, type TcpStream } from '../src/index';
+import { SysError, UnixStream, WOULD_BLOCK, type Connection, type ConnectionHandler, type EventLoop, type TcpStream } from '../src/index';
 import { native } from '../src/native';
 import { own, runCleanups } from './cleanup';
 import { RawReader, adoptPair, newLoop, runBounded, turnUntil } from './event-loop-util';
@@ -167,6 +167,62 @@ describe('EventLoop corked writes', () => {
     const reader = new RawReader(peer);
     expect(turnUntil(loop, () => reader.total >= expected.length, () => reader.pump())).toBe(true);
     expect(reader.received().equals(expected)).toBe(true);
+  });
+
+  /**
+   * A loop connection whose peer is closed by the handler in the middle of
+   * a turn, after `victim` corked a write: the turn's next flush fails it.
+   */
+  function victimOf(loop: EventLoop): { victim: Connection; victimPeer: UnixStream; closes: Array<Error | undefined> } {
+    const [victimPeer, victimEnd] = UnixStream.pair();
+    own(victimPeer);
+    const closes: Array<Error | undefined> = [];
+    const victim = loop.adopt(victimEnd, { onClose: (_c, err) => void closes.push(err) });
+    victim.highWaterMark = 1 << 20;
+    return { victim, victimPeer, closes };
+  }
+
+  it('a write larger than the arena whose forced flush fails an earlier corked write returns false', () => {
+    const reported: unknown[] = [];
+    const loop = newLoop({ onHandlerError: (err) => void reported.push(err) });
+    const { victim, victimPeer, closes } = victimOf(loop);
+    let result: boolean | undefined;
+    const { peer } = adoptPair(loop, {
+      onData() {
+        victim.write(Buffer.from('corked first'));
+        victimPeer.close();
+        result = victim.write(pattern(300 * 1024, 2)); // above the arena: flushes first
+      },
+    });
+    peer.write(Buffer.from('go'));
+    expect(turnUntil(loop, () => result !== undefined)).toBe(true);
+    expect(result).toBe(false);
+    expect(victim.isClosed).toBe(true);
+    expect(closes).toHaveLength(1);
+    expect(closes[0]).toMatchObject({ code: 'EPIPE', syscall: 'write' });
+    expect(reported).toEqual([]);
+  });
+
+  it('a write that fills the arena, forcing a flush that fails an earlier corked write, returns false', () => {
+    const reported: unknown[] = [];
+    const loop = newLoop({ onHandlerError: (err) => void reported.push(err) });
+    const { victim, victimPeer, closes } = victimOf(loop);
+    const results: boolean[] = [];
+    const { conn: writer, peer } = adoptPair(loop, {
+      onData() {
+        results.push(victim.write(Buffer.from('x')));
+        victimPeer.close();
+        results.push(victim.write(pattern(255 * 1024, 3))); // the arena's room, nearly all
+        results.push(victim.write(pattern(2 * 1024, 4))); // no room left: flushes first
+      },
+    });
+    peer.write(Buffer.from('go'));
+    expect(turnUntil(loop, () => results.length === 3)).toBe(true);
+    expect(results).toEqual([true, true, false]);
+    expect(victim.isClosed).toBe(true);
+    expect(closes[0]).toMatchObject({ code: 'EPIPE', syscall: 'write' });
+    expect(writer.isClosed, 'the connection whose handler wrote stays open').toBe(false);
+    expect(reported).toEqual([]);
   });
 
   it('corked writes the kernel takes only in part resume from the queue at the right byte', () => {

@@ -136,7 +136,8 @@ export class LoopPump {
    * native call, forcing a flush first when the write list or arena is full.
    *
    * @returns false when the bytes do not fit a turn's write arena: the caller
-   *   writes them itself (nothing of `conn` is corked then, so order holds)
+   *   writes them itself (nothing of `conn` is corked then, so order holds),
+   *   unless the forced flush closed `conn`
    */
   cork(conn: Connection, data: Uint8Array, offset: number, length: number): boolean {
     const byReference = data === this.readArena;
@@ -146,9 +147,9 @@ export class LoopPump {
     }
     if (this.writeCount === this.maxWrites || (!byReference && this.writeCursor + length > this.writeArena.length)) {
       this.flush();
-      // The flush may have queued part of this connection's earlier writes:
-      // this one must go behind them.
-      if (conn.queuedBytes > 0) return false;
+      // The flush may have queued part of this connection's earlier writes
+      // (this one must go behind them) or failed one and closed it.
+      if (conn.queuedBytes > 0 || conn.isClosed) return false;
     }
     let where = offset;
     if (!byReference) {
