@@ -1,7 +1,7 @@
 /**
  * A connection owned by the EventLoop, from accept to close: its stream,
- * its handler, the interest it needs, its outgoing queue, the half-close
- * after end(), errors and the idle timeout.
+ * its handler, the interest it needs, the half-close after end(), errors
+ * and the idle timeout. Its outgoing bytes are its {@link Outbox}'s.
  *
  * @packageDocumentation
  */
@@ -10,7 +10,7 @@ import { Interest, Ready } from './interest';
 import type { LoopContext } from './loop/context';
 import { READINESS_MASK, REC_DATA, REC_EOF, REC_ERROR, REC_READ } from './loop/pump';
 import { watchIdle } from './loop/idle';
-import { WriteQueue } from './loop/write-queue';
+import { Outbox } from './loop/outbox';
 import type { InetAddress, UnixAddress } from './net/address';
 import type { StreamSocket } from './net/stream';
 import type { ConnectionHandler } from './connection-handler';
@@ -29,6 +29,25 @@ const LINGER_MS = 2000;
 const READ_EVENTS = Ready.READABLE | Ready.READ_CLOSED;
 const WRITE_EVENTS = Ready.WRITABLE | Ready.WRITE_CLOSED | Ready.ERROR;
 
+// A connection's states, as bits of one field: ten thousand idle
+// connections are ten thousand of these objects, and a field per flag
+// costs a word each.
+/** In the loop's pump table (from open() to close()). */
+const OPENED = 1;
+/** The pump reads this connection itself (its handler has onData). */
+const AUTO_READ = 2;
+/** The peer's EOF reached onData's handler: nothing more to read. */
+const PEER_ENDED = 4;
+/** Reading is not paused. */
+const READING = 8;
+/** The handler asked for onWritable calls. */
+const WRITABLE_WANTED = 16;
+const CLOSED = 32;
+/** end() was called: no more writes; shut down once the queue is flushed. */
+const ENDING = 64;
+/** Write side shut down after end(); discarding input until the peer's EOF. */
+const LINGERING = 128;
+
 /**
  * One connection on an {@link EventLoop}.
  *
@@ -39,11 +58,8 @@ const WRITE_EVENTS = Ready.WRITABLE | Ready.WRITE_CLOSED | Ready.ERROR;
  * queued: the handler should stop producing until `onDrain`.
  */
 export class Connection {
-  /** The token under which the loop registered this connection. */
-  readonly id: number;
-  /** @internal Same as id: the loop's entries share the `token` field. */
+  /** @internal The token under which the loop registered it (the loop's entries share this field). */
   readonly token: number;
-  /** @internal */ readonly kind = KIND_CONNECTION;
   /** @internal The listener that accepted it, for per-listener counts. */
   readonly origin: { open: number } | null;
   /** The socket. Prefer the connection's methods; they keep the loop informed. */
@@ -58,29 +74,14 @@ export class Connection {
    */
   busy = 0;
 
-  /** @internal Bytes corked in this turn's write list (the pump resets it). */
-  corkedBytes = 0;
-  /** @internal errno of a corked write that failed, until the pump fails it. */
-  writeErrno = 0;
-
   private readonly loop: LoopContext;
-  private readonly queue = new WriteQueue();
+  /** Made by the first write: a connection that never writes has none. */
+  private out: Outbox | null = null;
   private current: ConnectionHandler;
-  /** In the loop's pump table (from open() to close()). */
-  private opened = false;
   /** Interest currently registered with the kernel, 0 when none. */
   private armed = 0;
-  /** The pump reads this connection itself (its handler has onData). */
-  private autoRead = false;
-  /** The peer's EOF reached onData's handler: nothing more to read. */
-  private peerEnded = false;
-  private reading = true;
-  private writableWanted = false;
-  private closed = false;
-  /** end() was called: no more writes; shut down once the queue is flushed. */
-  private ending = false;
-  /** Write side shut down after end(); discarding input until the peer's EOF. */
-  private lingering = false;
+  /** The state bits above (OPENED, READING, ...). */
+  private state = READING;
   /** @internal Loop time of the last readiness event (idle timeouts). */
   lastActive = 0;
   /** The idle timer's id, 0 when none. */
@@ -88,12 +89,21 @@ export class Connection {
 
   /** @internal Made by the loop, which inserts it and then calls {@link open}. */
   constructor(id: number, stream: StreamSocket, handler: ConnectionHandler, loop: LoopContext, origin: { open: number } | null) {
-    this.id = id;
     this.token = id;
     this.origin = origin;
     this.stream = stream;
     this.current = handler;
     this.loop = loop;
+  }
+
+  /** The token under which the loop registered this connection. */
+  get id(): number {
+    return this.token;
+  }
+
+  /** @internal Slab entry kind (shared by every connection, so not a field). */
+  get kind(): typeof KIND_CONNECTION {
+    return KIND_CONNECTION;
   }
 
   /** The handler the loop calls. Replacing it takes effect from the next turn. */
@@ -104,22 +114,23 @@ export class Connection {
   /** Replaces the handler; the connection's interest follows it at once. */
   set handler(handler: ConnectionHandler) {
     this.current = handler;
-    this.updateInterest();
+    this.refreshInterest();
   }
 
   /** Bytes written and not yet taken by the kernel (queued or corked). */
   get queuedBytes(): number {
-    return this.queue.size + this.corkedBytes;
+    const out = this.out;
+    return out === null ? 0 : out.queued + out.corkedBytes;
   }
 
   /** True once closed. */
   get isClosed(): boolean {
-    return this.closed;
+    return (this.state & CLOSED) !== 0;
   }
 
   /** True unless reading is paused. */
   get isReading(): boolean {
-    return this.reading;
+    return (this.state & READING) !== 0;
   }
 
   /** @internal The interest registered with the kernel (0: none). */
@@ -145,56 +156,34 @@ export class Connection {
    * @returns false when more than `highWaterMark` bytes wait (then `onDrain` follows)
    */
   write(data: Uint8Array, offset = 0, length = data.length - offset): boolean {
-    if (this.closed) throw closedError('connection');
-    if (this.ending) throw codedError(TypeError, 'ERR_STREAM_WRITE_AFTER_END', 'connection is ending: write after end()');
+    const state = this.state;
+    if ((state & CLOSED) !== 0) throw closedError('connection');
+    if ((state & ENDING) !== 0) throw codedError(TypeError, 'ERR_STREAM_WRITE_AFTER_END', 'connection is ending: write after end()');
     if (length <= 0) return this.queuedBytes <= this.highWaterMark;
-    const pump = this.loop.pump;
-    if (this.queue.size === 0 && pump.corking) {
-      if (this.corkedBytes + length <= this.highWaterMark) {
-        if (pump.cork(this, data, offset, length)) {
-          this.corkedBytes += length;
-          return true;
-        }
-        // The cork forced a flush in which this connection's earlier write
-        // failed: onClose ran, and these bytes have nowhere to go.
-        if (this.closed) return false;
-      } else if (this.corkedBytes > 0) {
-        pump.flush(); // what this connection corked goes first
-        if (this.closed) return false; // that write failed: onClose ran
-      }
-    }
-    let written = 0;
-    const wasEmpty = this.queue.size === 0;
-    if (wasEmpty) {
-      const n = this.stream.write(data, offset, length);
-      written = n === WOULD_BLOCK ? 0 : n;
-    }
-    if (written < length) {
-      this.queue.push(data, offset + written, length - written);
-      if (wasEmpty) this.updateInterest();
-    }
-    return this.queue.size <= this.highWaterMark;
+    let out = this.out;
+    if (out === null) out = this.out = new Outbox(this, this.loop.pump);
+    return out.write(data, offset, length);
   }
 
   /** Stops reading (readable interest off) until {@link resumeReading}. */
   pauseReading(): void {
-    if (!this.reading) return;
-    this.reading = false;
-    this.updateInterest();
+    if ((this.state & READING) === 0) return;
+    this.state &= ~READING;
+    this.refreshInterest();
   }
 
   /** Resumes reading after {@link pauseReading}. */
   resumeReading(): void {
-    if (this.reading || this.closed) return;
-    this.reading = true;
-    this.updateInterest();
+    if ((this.state & (READING | CLOSED)) !== 0) return;
+    this.state |= READING;
+    this.refreshInterest();
   }
 
   /** Asks for `onWritable` calls (or stops them) independent of the queue. */
   wantWritable(on: boolean): void {
-    if (this.writableWanted === on) return;
-    this.writableWanted = on;
-    this.updateInterest();
+    if (((this.state & WRITABLE_WANTED) !== 0) === on) return;
+    this.state ^= WRITABLE_WANTED;
+    this.refreshInterest();
   }
 
   /**
@@ -205,15 +194,15 @@ export class Connection {
    * the kernel reset the connection and drop bytes still queued for the peer.
    */
   end(): void {
-    if (this.closed || this.ending) return;
-    this.ending = true;
-    this.reading = false;
-    if (this.corkedBytes > 0) {
-      this.loop.pump.flush(); // the shutdown must follow the corked bytes
-      if (this.closed) return;
+    if ((this.state & (CLOSED | ENDING)) !== 0) return;
+    this.state = (this.state | ENDING) & ~READING;
+    const out = this.out;
+    if (out !== null) {
+      out.flushCorked(); // the shutdown must follow the corked bytes
+      if (this.isClosed) return;
     }
-    if (this.queue.size === 0) this.halfClose();
-    else this.updateInterest();
+    if (out === null || out.queued === 0) this.halfClose();
+    else this.refreshInterest();
   }
 
   /**
@@ -221,9 +210,9 @@ export class Connection {
    * when one is given (as when the loop closes it for a socket error).
    */
   close(error?: Error): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.queue.clear();
+    if ((this.state & CLOSED) !== 0) return;
+    this.state |= CLOSED;
+    this.out?.clear();
     if (this.idleTimer !== 0) {
       this.loop.timers.cancel(this.idleTimer);
       this.idleTimer = 0;
@@ -232,7 +221,7 @@ export class Connection {
     this.loop.release(this);
     // Out of the pump's table (and the kernel's interest list) before the
     // fd closes: a corked write still listed for this token is skipped.
-    if (this.opened) this.loop.pump.remove(this);
+    if ((this.state & OPENED) !== 0) this.loop.pump.remove(this);
     this.stream.close();
     const onClose = this.handler.onClose;
     if (onClose === undefined) return;
@@ -261,9 +250,8 @@ export class Connection {
     const wanted = this.wantedInterest();
     const autoRead = this.wantsAutoRead();
     this.loop.pump.add(this, wanted, autoRead);
-    this.opened = true;
+    this.state |= OPENED | (autoRead ? AUTO_READ : 0);
     this.armed = wanted;
-    this.autoRead = autoRead;
   }
 
   /**
@@ -279,13 +267,13 @@ export class Connection {
   onEvent(readiness: number): void {
     const handler = this.handler;
     this.lastActive = this.loop.batchTime;
-    if (this.lingering) return this.drainLingering();
+    if ((this.state & LINGERING) !== 0) return this.drainLingering();
     try {
       if ((readiness & WRITE_EVENTS) !== 0 && !this.writeReady(handler)) return;
-      if ((readiness & READ_EVENTS) !== 0 && this.reading && !this.closed && handler.onReadable !== undefined) {
+      if ((readiness & READ_EVENTS) !== 0 && (this.state & (READING | CLOSED)) === READING && handler.onReadable !== undefined) {
         handler.onReadable(this);
       }
-      if ((readiness & Ready.ERROR) !== 0 && !this.closed) this.takeSocketError();
+      if ((readiness & Ready.ERROR) !== 0 && !this.isClosed) this.takeSocketError();
     } catch (err) {
       this.fail(err);
     }
@@ -303,26 +291,18 @@ export class Connection {
     try {
       if ((flags & WRITE_EVENTS) !== 0 && !this.writeReady(handler)) return;
       // Read already: delivered even if reading was paused since.
-      if ((flags & REC_DATA) !== 0 && !this.closed) handler.onData?.(this, data, offset, length);
-      if ((flags & REC_EOF) !== 0 && !this.closed) this.peerEnd(handler);
-      if ((flags & REC_ERROR) !== 0 && !this.closed) this.fail(new SysError(-errno, 'read'));
-      else if ((flags & Ready.ERROR) !== 0 && !this.closed) this.takeSocketError();
+      if ((flags & REC_DATA) !== 0 && !this.isClosed) handler.onData?.(this, data, offset, length);
+      if ((flags & REC_EOF) !== 0 && !this.isClosed) this.peerEnd(handler);
+      if ((flags & REC_ERROR) !== 0 && !this.isClosed) this.fail(new SysError(-errno, 'read'));
+      else if ((flags & Ready.ERROR) !== 0 && !this.isClosed) this.takeSocketError();
     } catch (err) {
       this.fail(err);
     }
   }
 
-  /** @internal The pump could not send `data[offset .. offset+length)` yet: queued, in order. */
-  queueUnsent(data: Uint8Array, offset: number, length: number): void {
-    this.queue.push(data, offset, length);
-    this.armed |= Interest.WRITABLE; // the pump armed it with the short write
-  }
-
-  /** @internal A corked write failed (`writeErrno`): closes with that error. */
-  failWrite(): void {
-    const errno = this.writeErrno;
-    this.writeErrno = 0;
-    this.fail(new SysError(-errno, 'write'));
+  /** @internal The pump armed writable interest natively, with a short corked write. */
+  writableArmed(): void {
+    this.armed |= Interest.WRITABLE;
   }
 
   /**
@@ -331,7 +311,7 @@ export class Connection {
    * reported to the loop.
    */
   fail(err: unknown): void {
-    if (this.closed) return;
+    if (this.isClosed) return;
     if (err instanceof SysError) {
       try {
         this.handler.onError?.(this, err);
@@ -352,24 +332,24 @@ export class Connection {
    * @returns false when the connection half-closed instead
    */
   private writeReady(handler: ConnectionHandler): boolean {
-    if (this.queue.size > 0 && this.queue.flush(this.stream)) {
-      if (this.ending) {
+    if (this.out !== null && this.out.flushQueue()) {
+      if ((this.state & ENDING) !== 0) {
         this.halfClose();
         return false;
       }
-      this.updateInterest();
+      this.refreshInterest();
       handler.onDrain?.(this);
     }
-    if (this.writableWanted && !this.closed && handler.onWritable !== undefined) handler.onWritable(this);
+    if ((this.state & (WRITABLE_WANTED | CLOSED)) === WRITABLE_WANTED && handler.onWritable !== undefined) handler.onWritable(this);
     return true;
   }
 
   /** The peer's EOF on the onData path: onEnd, or end() by default; no more reading. */
   private peerEnd(handler: ConnectionHandler): void {
-    this.peerEnded = true;
+    this.state |= PEER_ENDED;
     if (handler.onEnd !== undefined) handler.onEnd(this);
     else this.end();
-    this.updateInterest();
+    this.refreshInterest();
   }
 
   /**
@@ -378,9 +358,9 @@ export class Connection {
    * breaks (EPIPE) then names it.
    */
   private takeSocketError(): void {
-    if (this.corkedBytes > 0) {
-      this.loop.pump.flush();
-      if (this.closed) return;
+    if (this.out !== null) {
+      this.out.flushCorked();
+      if (this.isClosed) return;
     }
     const err = this.stream.takeError();
     if (err !== null) this.fail(err);
@@ -388,37 +368,41 @@ export class Connection {
 
   private wantedInterest(): number {
     const handler = this.current;
-    const reads = this.lingering || (this.reading && !this.peerEnded && (handler.onData !== undefined || handler.onReadable !== undefined));
-    return (reads ? Interest.READABLE : 0) | (this.queue.size > 0 || this.writableWanted ? Interest.WRITABLE : 0);
+    const state = this.state;
+    const reads =
+      (state & LINGERING) !== 0 ||
+      ((state & (READING | PEER_ENDED)) === READING && (handler.onData !== undefined || handler.onReadable !== undefined));
+    const writes = (this.out !== null && this.out.queued > 0) || (state & WRITABLE_WANTED) !== 0;
+    return (reads ? Interest.READABLE : 0) | (writes ? Interest.WRITABLE : 0);
   }
 
   /** After end() the connection drains its input itself (drainLingering). */
   private wantsAutoRead(): boolean {
-    return this.current.onData !== undefined && !this.lingering;
+    return this.current.onData !== undefined && (this.state & LINGERING) === 0;
   }
 
-  /** Registers exactly the interest the connection's state needs now. */
-  private updateInterest(): void {
-    if (this.closed || !this.opened) return;
+  /** @internal Registers exactly the interest the connection's state needs now. */
+  refreshInterest(): void {
+    if ((this.state & (CLOSED | OPENED)) !== OPENED) return;
     const wanted = this.wantedInterest();
     const autoRead = this.wantsAutoRead();
-    if (wanted === this.armed && autoRead === this.autoRead) return;
+    if (wanted === this.armed && autoRead === ((this.state & AUTO_READ) !== 0)) return;
     this.loop.pump.modify(this, wanted, autoRead);
     this.armed = wanted;
-    this.autoRead = autoRead;
+    this.state = autoRead ? this.state | AUTO_READ : this.state & ~AUTO_READ;
   }
 
   /** The queue is empty after end(): shut down writing, drain, close. */
   private halfClose(): void {
-    if (this.closed || this.lingering) return;
+    if ((this.state & (CLOSED | LINGERING)) !== 0) return;
     try {
       this.stream.shutdown('write');
     } catch {
       return this.close(); // already reset: nothing to wait for
     }
-    if (this.peerEnded) return this.close(); // the peer's EOF came already
-    this.lingering = true;
-    this.updateInterest();
+    if ((this.state & PEER_ENDED) !== 0) return this.close(); // the peer's EOF came already
+    this.state |= LINGERING;
+    this.refreshInterest();
     this.loop.timers.add(() => this.close(), LINGER_MS, 0);
   }
 

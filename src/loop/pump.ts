@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 import type { Connection } from '../connection';
+import type { Outbox } from './outbox';
 import { SysError } from '../errors';
 import { native, type NativePump } from '../native';
 import { toTimeoutMs, type Poll } from '../poll';
@@ -76,15 +77,15 @@ export class LoopPump {
 
   private readonly writeArena: Buffer;
   private readonly writes: Uint32Array;
-  private readonly writeConns: Array<Connection | null>;
+  private readonly writeOutboxes: Array<Outbox | null>;
   private readonly maxWrites: number;
   /** Events one wait returns at most. */
   readonly eventsCapacity: number;
   private readonly native: NativePump;
   private writeCount = 0;
   private writeCursor = 0;
-  /** Connections whose corked write failed in the last flush (reused). */
-  private readonly failed: Connection[] = [];
+  /** Outboxes whose corked write failed in the last flush (reused). */
+  private readonly failed: Outbox[] = [];
   private failing = false;
 
   constructor(poll: Poll, sizes: PumpSizes = DEFAULT_PUMP_SIZES) {
@@ -93,7 +94,7 @@ export class LoopPump {
     this.maxWrites = sizes.writes;
     this.eventsCapacity = sizes.events;
     this.writes = new Uint32Array(sizes.writes * WRITE_WORDS);
-    this.writeConns = new Array<Connection | null>(sizes.writes).fill(null);
+    this.writeOutboxes = new Array<Outbox | null>(sizes.writes).fill(null);
     // Room for a turn's short writes and events, and below them the short
     // writes of a flush forced while the turn's records are being walked.
     this.records = new Uint32Array((2 * sizes.writes + sizes.events) * RECORD_WORDS);
@@ -132,24 +133,24 @@ export class LoopPump {
   }
 
   /**
-   * Corks `data[offset .. offset+length)` for `conn`, to be sent by the next
+   * Corks `data[offset .. offset+length)` for `out`'s connection, to be sent by the next
    * native call, forcing a flush first when the write list or arena is full.
    *
    * @returns false when the bytes do not fit a turn's write arena: the caller
-   *   writes them itself (nothing of `conn` is corked then, so order holds),
-   *   unless the forced flush closed `conn`
+   *   writes them itself (nothing of its connection is corked then, so
+   *   order holds), unless the forced flush closed that connection
    */
-  cork(conn: Connection, data: Uint8Array, offset: number, length: number): boolean {
+  cork(out: Outbox, data: Uint8Array, offset: number, length: number): boolean {
     const byReference = data === this.readArena;
     if (!byReference && length > this.writeArena.length) {
-      if (conn.corkedBytes > 0) this.flush();
+      if (out.corkedBytes > 0) this.flush();
       return false;
     }
     if (this.writeCount === this.maxWrites || (!byReference && this.writeCursor + length > this.writeArena.length)) {
       this.flush();
       // The flush may have queued part of this connection's earlier writes
       // (this one must go behind them) or failed one and closed it.
-      if (conn.queuedBytes > 0 || conn.isClosed) return false;
+      if (out.queued > 0 || out.conn.isClosed) return false;
     }
     let where = offset;
     if (!byReference) {
@@ -159,11 +160,11 @@ export class LoopPump {
       this.writeCursor += length;
     }
     const w = this.writeCount * WRITE_WORDS;
-    this.writes[w] = conn.token;
+    this.writes[w] = out.conn.token;
     this.writes[w + 1] = byReference ? 1 : 0;
     this.writes[w + 2] = where;
     this.writes[w + 3] = length;
-    this.writeConns[this.writeCount++] = conn;
+    this.writeOutboxes[this.writeCount++] = out;
     return true;
   }
 
@@ -205,23 +206,23 @@ export class LoopPump {
       const flags = records[r + 1];
       if ((flags & REC_SHORT) === 0) break;
       const index = records[r + 2];
-      const conn = this.writeConns[index];
-      if (conn === null || conn.isClosed) continue;
+      const out = this.writeOutboxes[index];
+      if (out === null || out.conn.isClosed) continue;
       if ((flags & REC_ERROR) !== 0) {
-        if (conn.writeErrno === 0) this.failed.push(conn);
-        conn.writeErrno = records[r + 4];
+        if (out.writeErrno === 0) this.failed.push(out);
+        out.writeErrno = records[r + 4];
         continue;
       }
       const w = index * WRITE_WORDS;
       const arena = this.writes[w + 1] === 0 ? this.writeArena : this.readArena;
       const sent = records[r + 3];
-      conn.queueUnsent(arena, this.writes[w + 2] + sent, this.writes[w + 3] - sent);
+      out.queueUnsent(arena, this.writes[w + 2] + sent, this.writes[w + 3] - sent);
     }
     for (let k = 0; k < this.writeCount; k++) {
-      const conn = this.writeConns[k];
-      if (conn !== null) {
-        conn.corkedBytes = 0;
-        this.writeConns[k] = null;
+      const out = this.writeOutboxes[k];
+      if (out !== null) {
+        out.corkedBytes = 0;
+        this.writeOutboxes[k] = null;
       }
     }
     this.writeCount = 0;

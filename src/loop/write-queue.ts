@@ -16,6 +16,12 @@ import type { StreamSocket } from '../net/stream';
 export const WRITEV_BATCH = 64;
 
 /**
+ * The argument array of every queue's writev, reused: no array per flush,
+ * and none per queue. Filled and emptied around one synchronous call.
+ */
+const writevBatch: Uint8Array[] = [];
+
+/**
  * Queued bytes as a list of owned chunks. The head chunk is replaced by a
  * view of its unsent tail after a partial write, so every chunk in the list
  * is sent whole and a flush can pass the list to writev as it is.
@@ -26,8 +32,6 @@ export class WriteQueue {
   private chunks: Uint8Array[] = [];
   private head = 0;
   private bytes = 0;
-  /** Reused argument array for writev: no array per flush. */
-  private readonly batch: Uint8Array[] = [];
 
   /** Bytes waiting. */
   get size(): number {
@@ -56,7 +60,7 @@ export class WriteQueue {
         offered = only.length;
         n = stream.write(only);
       } else {
-        const batch = this.batch;
+        const batch = writevBatch;
         const count = Math.min(pending, WRITEV_BATCH);
         offered = 0;
         for (let i = 0; i < count; i++) {
