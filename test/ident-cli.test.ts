@@ -11,6 +11,8 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { later, runCleanups } from './cleanup';
 import { distCli, ROOT } from './dist';
@@ -80,13 +82,18 @@ interface Daemon {
   listening: string;
 }
 
-/** Starts the daemon on 127.0.0.1 (and any given addresses) at a free port; waits for its listening line. */
-async function startDaemon(args: string[] = [], addresses = ['127.0.0.1']): Promise<Daemon> {
+/**
+ * Starts the daemon on 127.0.0.1 (and any given addresses) at a free port;
+ * waits for its listening line. `install` is the package directory to run
+ * it from (default this checkout).
+ */
+async function startDaemon(args: string[] = [], addresses = ['127.0.0.1'], install = ROOT): Promise<Daemon> {
   let lastError: unknown;
+  const bin = path.join(install, path.relative(ROOT, BIN));
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    const argv = [BIN, ...addresses.flatMap((a) => ['--address', a]), '--port', String(port), ...args];
-    const child = LineChild.spawn('edgeloop-identd', NODE, argv, { cwd: ROOT });
+    const argv = [bin, ...addresses.flatMap((a) => ['--address', a]), '--port', String(port), ...args];
+    const child = LineChild.spawn('edgeloop-identd', NODE, argv, { cwd: install });
     try {
       const listening = await child.line(/listening on/, 10000);
       return { child, port, pid: child.proc.pid as number, listening };
@@ -454,6 +461,36 @@ describe('--user nobody', () => {
 
   it('still answers owner lookups after the drop', async () => {
     const d = await startDaemon(['--user', 'nobody']);
+    const q = `${conn.serverPort}, ${conn.clientPort}`;
+    const r = `${conn.clientPort}, ${conn.serverPort}`;
+    expect(await query(d.port, `${q}\r\n${r}\r\n`, 2)).toEqual([
+      `${q} : USERID : UNIX : ${ALICE}`,
+      `${r} : USERID : UNIX : ${BOB}`,
+    ]);
+  });
+
+  /**
+   * A copy of what the daemon runs (dist/, the addon, package.json and
+   * node-gyp-build, which finds the addon) in a fresh directory of mode
+   * 0700 owned by root, as a package installed where only root can read;
+   * removed after the test.
+   */
+  function privateInstall(): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeloop-identd-private-'));
+    later(() => fs.rmSync(dir, { recursive: true, force: true }));
+    fs.chmodSync(dir, 0o700);
+    for (const entry of ['dist', 'package.json', 'build/Release/edgeloop.node', 'node_modules/node-gyp-build']) {
+      fs.cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
+    }
+    return dir;
+  }
+
+  it('answers owner lookups when installed in a directory only root can read', async () => {
+    const install = privateInstall();
+    const worker = path.join(install, 'dist', 'pool-worker.js');
+    const probe = spawnSync('runuser', ['-u', 'nobody', '--', 'test', '-r', worker], { timeout: 10000 });
+    expect(probe.status, 'nobody cannot read the copy').toBe(1);
+    const d = await startDaemon(['--user', 'nobody'], ['127.0.0.1'], install);
     const q = `${conn.serverPort}, ${conn.clientPort}`;
     const r = `${conn.clientPort}, ${conn.serverPort}`;
     expect(await query(d.port, `${q}\r\n${r}\r\n`, 2)).toEqual([

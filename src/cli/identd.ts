@@ -56,7 +56,23 @@ function dropPrivileges(user: string | undefined, group: string | undefined): vo
   }
 }
 
-function main(): void {
+/**
+ * Writes each distinct failure to stderr once: a cause that is still there
+ * (a worker that cannot start) would otherwise fill the log with one line
+ * per query.
+ */
+function errorLog(): (error: Error) => void {
+  const seen = new Set<string>();
+  return (error) => {
+    const text = error.message;
+    if (seen.has(text)) return;
+    // Bounded, so varied messages cannot grow it without end.
+    if (seen.size < 100) seen.add(text);
+    process.stderr.write(`${COMMAND}: ${text}\n`);
+  };
+}
+
+async function main(): Promise<void> {
   const { values, help } = parseFlags(process.argv.slice(2), FLAGS);
   if (help) {
     process.stdout.write(
@@ -95,6 +111,7 @@ function main(): void {
       failReply: text('fail-reply'),
       unknownErrorOnly: values['unknown-error'] === true,
       hiddenUsers: hide,
+      onError: errorLog(),
       onQuery: (q) => {
         queries++;
         if (!quiet) process.stdout.write(`${COMMAND}: ${q.peer.address} "${q.query}" -> ${q.reply}\n`);
@@ -107,6 +124,10 @@ function main(): void {
     throw err;
   }
   try {
+    // The lookup's worker threads load their code, the addon and the name
+    // service's libraries as they start: before the drop, while this
+    // process can still read them wherever the package is installed.
+    await server.prepare();
     dropPrivileges(values.user as string | undefined, values.group as string | undefined);
   } catch (err) {
     server.close();
