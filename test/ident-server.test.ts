@@ -16,6 +16,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { EventLoop } from '../src/event-loop';
 import type { OwnerLookupOptions } from '../src/ident/lookup';
 import { MAX_REPLY_OCTETS } from '../src/ident/protocol';
 import { createIdentServer, DEFAULT_IDLE_TIMEOUT_MS, type IdentLogEntry, type IdentServer, type IdentServerOptions } from '../src/ident/server';
@@ -695,6 +696,18 @@ describe('options', () => {
     await ask('127.0.0.1', port, '1\u001b[2J\u0000, 2');
     expect(log).toHaveLength(1);
     expect(log[0].query).toBe('1[2J, 2');
+  });
+
+  it('onError receives the cause of a failed user-name lookup, which is answered UNKNOWN-ERROR', async () => {
+    // A pool whose one worker exits in its init task, every time it starts.
+    const loop = new EventLoop({ pool: { size: 1 } });
+    later(() => loop.close());
+    await within(loop.prepareBlocking([() => process.exit(3)]), 10000, 'prepareBlocking()').catch(() => undefined);
+    const errors: Error[] = [];
+    const { v4: port } = startServer({ loop, onError: (e) => errors.push(e) });
+    const q = `${v4.serverPort}, ${v4.clientPort}`;
+    expect(await ask('127.0.0.1', port, q)).toBe(`${q} : ERROR : UNKNOWN-ERROR`);
+    expect(errors.map((e) => e.message)).toEqual([expect.stringContaining('exit code 3')]);
   });
 
   it('onQuery reports an IPv6 querier by its ::1 address', async () => {

@@ -10,6 +10,7 @@ import { SysError } from '../errors';
 import { createIdentServer, DEFAULT_IDLE_TIMEOUT_MS, type IdentServer } from '../ident/server';
 import { formatAddress } from '../net/address';
 import { intFlag, parseFlags, runCli, secondsFlag, usage, UsageError, type FlagSpec } from './args';
+import { onceWriter } from './once';
 
 const COMMAND = 'edgeloop-identd';
 
@@ -62,14 +63,8 @@ function dropPrivileges(user: string | undefined, group: string | undefined): vo
  * per query.
  */
 function errorLog(): (error: Error) => void {
-  const seen = new Set<string>();
-  return (error) => {
-    const text = error.message;
-    if (seen.has(text)) return;
-    // Bounded, so varied messages cannot grow it without end.
-    if (seen.size < 100) seen.add(text);
-    process.stderr.write(`${COMMAND}: ${text}\n`);
-  };
+  const write = onceWriter((message) => process.stderr.write(`${COMMAND}: ${message}\n`));
+  return (error) => write(error.message);
 }
 
 async function main(): Promise<void> {
