@@ -213,7 +213,8 @@ export class BlockingPool {
 
   /** Delivers every result that has arrived. Called by the loop's wake hook. */
   drain(): void {
-    for (const slot of this.slots) this.drainSlot(slot);
+    // An exited slot was drained as it exited; its port is closed.
+    for (const slot of this.slots) if (slot.state !== 'exited') this.drainSlot(slot);
   }
 
   /**
@@ -264,7 +265,6 @@ export class BlockingPool {
   }
 
   private drainSlot(slot: PoolSlot): void {
-    if (slot.state === 'exited' && !this.slots.includes(slot)) return;
     for (let m = receiveMessageOnPort(slot.results); m !== undefined; m = receiveMessageOnPort(slot.results)) {
       this.finish(slot, m.message as ResultMessage);
     }

@@ -27,13 +27,6 @@ import { sleep, within } from './waits';
 const BIN = distCli('identd');
 const NODE = process.execPath;
 const HINT = '(see edgeloop-identd --help)';
-/**
- * Wait after lookups before SIGTERM. A lookup starts the daemon's worker
- * pool, and stopping it while a worker still loads the addon aborts the
- * process (the bug reproduced in ident-server.test.ts 'server lifetime');
- * the SIGTERM tests below otherwise use invalid queries, which need no pool.
- */
-const SETTLE_MS = 1500;
 
 // ---------------------------------------------------------------------------
 // Cleanup and waits
@@ -257,7 +250,6 @@ describe('running daemon', () => {
     const q = `${conn.serverPort}, ${conn.clientPort}`;
     await query(d.port, `${q}\r\n1, 2\r\nx\r\n`, 3);
     await d.child.count(/^edgeloop-identd: /, 3, 3000);
-    await sleep(SETTLE_MS);
     await terminate(d);
     const logs = d.child.lines.filter((l) => /^edgeloop-identd: /.test(l));
     expect(logs.sort()).toEqual(
@@ -316,7 +308,6 @@ describe('running daemon', () => {
   it('writes nothing to stderr in a normal run', async () => {
     const d = await startDaemon();
     await query(d.port, '1, 2\r\n', 1);
-    await sleep(SETTLE_MS);
     await terminate(d);
     expect(d.child.stderr).toBe('');
   });
