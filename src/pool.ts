@@ -319,8 +319,11 @@ export class BlockingPool {
       this.replace(i);
       return;
     }
-    this.lastStartError = cause;
-    this.report(new PoolError(`a blocking pool worker could not start: ${cause.message}`, 'ERR_POOL_WORKER_START', cause));
+    // Node says "Cannot find module" for a file it may not read: name the
+    // real problem when it is that one.
+    const reason = workerFileProblem() ?? cause;
+    this.lastStartError = reason;
+    this.report(new PoolError(`a blocking pool worker could not start: ${reason.message}`, 'ERR_POOL_WORKER_START', cause));
     // Starting again at once would fail the same way, as fast as threads
     // can be made: wait, longer after each failure in a row.
     const delay = Math.min(MAX_RESTART_DELAY_MS, RESTART_DELAY_MS * 2 ** this.startFailures);
@@ -362,15 +365,22 @@ export class BlockingPool {
   }
 }
 
-/** Throws a clear error when the worker entry cannot be read. */
-function checkWorkerFile(): void {
+/** Why the worker entry cannot be read, or null when it can. */
+function workerFileProblem(): Error | null {
   try {
     fs.accessSync(WORKER_FILE, fs.constants.R_OK);
+    return null;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Error(`the pool's worker ${WORKER_FILE} is missing: build with npm run build:ts`);
-    throw new Error(
+    if (code === 'ENOENT') return new Error(`the pool's worker ${WORKER_FILE} is missing: build with npm run build:ts`);
+    return new Error(
       `the pool's worker ${WORKER_FILE} cannot be read (${code}): start the pool (loop.prepareBlocking()) before dropping privileges`,
     );
   }
+}
+
+/** Throws a clear error when the worker entry cannot be read. */
+function checkWorkerFile(): void {
+  const problem = workerFileProblem();
+  if (problem !== null) throw problem;
 }

@@ -13,7 +13,6 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { later, runCleanups } from './cleanup';
@@ -21,6 +20,7 @@ import { distCli, ROOT } from './dist';
 import { ALICE, BOB, ensureUser, idOf, ownedConnection, stopOwners } from './ident-owners';
 import { LineChild } from './line-child';
 import { NetClient } from './net-client';
+import { privateInstall } from './private-install';
 import { needsRoot, setupAsRoot, skipUnlessRoot } from './root';
 import { sleep, within } from './waits';
 
@@ -474,22 +474,6 @@ describe('--user nobody', () => {
       `${r} : USERID : UNIX : ${BOB}`,
     ]);
   });
-
-  /**
-   * A copy of what the daemon runs (dist/, the addon, package.json and
-   * node-gyp-build, which finds the addon) in a fresh directory of mode
-   * 0700 owned by root, as a package installed where only root can read;
-   * removed after the test.
-   */
-  function privateInstall(): string {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeloop-identd-private-'));
-    later(() => fs.rmSync(dir, { recursive: true, force: true }));
-    fs.chmodSync(dir, 0o700);
-    for (const entry of ['dist', 'package.json', 'build/Release/edgeloop.node', 'node_modules/node-gyp-build']) {
-      fs.cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
-    }
-    return dir;
-  }
 
   it('answers owner lookups when installed in a directory only root can read', async () => {
     const install = privateInstall();

@@ -13,6 +13,9 @@ import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventLoop, PoolError } from '../src/index';
 import { later, runCleanups } from './cleanup';
+import { idOf } from './ident-owners';
+import { privateInstall } from './private-install';
+import { skipUnlessRoot } from './root';
 import { useTempDir } from './temp-dir';
 import { waitFor, within } from './waits';
 
@@ -159,5 +162,57 @@ describe('a worker that cannot start', () => {
     const err = await within(loop.spawnBlocking((x: number) => x, 1), 10000, 'a task').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PoolError);
     expect((err as PoolError).message).toMatch(/exit code 3/);
+  });
+});
+
+describe('after dropping privileges, installed where only root can read', () => {
+  /**
+   * Prepares a one-worker pool from `install`, becomes nobody, ends the
+   * worker, waits until replacements have failed to start `attempts` times,
+   * and prints each onWorkerError report, the ended task's code and then
+   * the code of a task spawned while no worker runs, one JSON line each.
+   */
+  const script = (install: string, uid: number, gid: number, attempts: number): string => `
+    const { EventLoop } = require(${JSON.stringify(path.join(install, 'dist', 'index.js'))});
+    const say = (o) => console.log(JSON.stringify(o));
+    // Counted before the pool sees each exit: its listener comes after this one.
+    let exited = 0;
+    process.on('worker', (w) => w.once('exit', () => exited++));
+    const loop = new EventLoop({ pool: { size: 1, onWorkerError: (e) => say({ report: e.message, code: e.code }) } });
+    loop.attach();
+    (async () => {
+      await loop.prepareBlocking();
+      process.setgroups([${gid}]);
+      process.setgid(${gid});
+      process.setuid(${uid});
+      await loop.spawnBlocking(() => process.exit(7), null).catch((e) => say({ task: e.code }));
+      // The first worker and ${attempts} replacements have exited; the
+      // next attempt waits for its delay, so no worker runs now.
+      while (exited < ${1 + attempts}) await new Promise((r) => setTimeout(r, 20));
+      await loop.spawnBlocking((x) => x, 1).then(() => say({ later: 'ran' }), (e) => say({ later: e.code }));
+      loop.close();
+    })();
+  `;
+
+  it('replaces the worker that exits, and reports once why its replacements cannot start', async (ctx) => {
+    skipUnlessRoot(ctx, 'drops privileges to nobody (setuid) in a child process');
+    const uid = idOf('-u', 'nobody');
+    const gid = idOf('-g', 'nobody');
+    expect(uid, 'the system has a user nobody').not.toBeNull();
+    const install = privateInstall();
+    const r = spawnSync(process.execPath, ['-e', script(install, uid as number, gid as number, 3)], {
+      cwd: '/',
+      encoding: 'utf8',
+      timeout: 30000,
+      killSignal: 'SIGKILL',
+    });
+    const out = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string>);
+    expect(r.stderr).toBe('');
+    expect(out.filter((o) => 'report' in o).map((o) => o.code)).toEqual(['ERR_POOL_WORKER_EXITED', 'ERR_POOL_WORKER_START']);
+    expect(out.find((o) => o.code === 'ERR_POOL_WORKER_START')?.report).toBe(
+      `a blocking pool worker could not start: the pool's worker ${path.join(install, 'dist', 'pool-worker.js')} cannot be read (EACCES): ` +
+        'start the pool (loop.prepareBlocking()) before dropping privileges',
+    );
+    expect(out.filter((o) => !('report' in o))).toEqual([{ task: 'ERR_POOL_WORKER_EXITED' }, { later: 'ERR_POOL_WORKER_START' }]);
   });
 });
