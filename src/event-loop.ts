@@ -263,16 +263,35 @@ export class EventLoop {
    *
    * @returns a {@link Pending}: subscribe with `then`; `await` it in attach
    *   mode. It rejects with the task's error, or a PoolError
-   *   (ERR_POOL_QUEUE_FULL, ERR_POOL_CLOSED, ERR_POOL_WORKER_EXITED).
+   *   (ERR_POOL_QUEUE_FULL, ERR_POOL_CLOSED, ERR_POOL_WORKER_EXITED,
+   *   ERR_POOL_WORKER_START).
    */
   spawnBlocking<I, O>(task: BlockingTask<I, O>, input: I): Pending<O> {
     this.core.checkOpen('spawnBlocking()');
+    return this.blockingPool().spawn(task, input);
+  }
+
+  /**
+   * Starts the pool of worker threads now, instead of on the first
+   * spawnBlocking(), and resolves once every worker has loaded its code and
+   * the addon and run each of `init` once (see {@link BlockingPool.prepare}).
+   * Await it before dropping privileges, chroot or anything else that takes
+   * away the files the workers load: they load them when they start, and
+   * replacements for failed workers start later still, running `init` too.
+   * Await it before `run()`: the answers arrive on Node's event loop.
+   */
+  async prepareBlocking(init: BlockingTask<undefined, unknown>[] = []): Promise<void> {
+    this.core.checkOpen('prepareBlocking()');
+    await this.blockingPool().prepare(init);
+  }
+
+  private blockingPool(): BlockingPool {
     if (this.pool === null) {
       const pool = new BlockingPool(this.core.waker.handle(), this.poolOptions);
       this.pool = pool;
       this.onWake(() => pool.drain());
     }
-    return this.pool.spawn(task, input);
+    return this.pool;
   }
 
   /** Wakes the loop from this thread (runs the wake hooks soon). */

@@ -5,6 +5,10 @@
  * receiveMessageOnPort even while run() owns the thread and no message event
  * could be delivered. The addon is loaded only to signal that Waker.
  *
+ * Before taking jobs it runs the pool's init tasks (see BlockingPool.prepare)
+ * and reports on its parent port that it has started; prepare requests that
+ * come later are answered there too.
+ *
  * @packageDocumentation
  * @internal
  */
@@ -20,6 +24,8 @@ export interface PoolWorkerData {
   waker: WakerHandle;
   /** The port results go to (transferred to the worker). */
   results: MessagePort;
+  /** Tasks to run once, in order, before reporting started. */
+  init: WireTask[];
 }
 
 /**
@@ -27,6 +33,21 @@ export interface PoolWorkerData {
  * comes along the first time a worker sees it; or a module's export.
  */
 export type WireTask = { fnKey: number; source?: string } | { module: string; export: string };
+
+/** Asks the worker to run `init` once and answer with {@link ControlMessage} `prepared: seq`. */
+export interface PrepareMessage {
+  /** Echoed in the answer. */
+  prepare: number;
+  /** Tasks to run, in order, each with no input. */
+  init: WireTask[];
+}
+
+/**
+ * What a worker tells the pool on its parent port: it has started (its code,
+ * the addon and the init tasks are loaded), or it has run a prepare
+ * request. `error` is the first init task's failure, if one failed.
+ */
+export type ControlMessage = { started: true; error?: ErrorRecord } | { prepared: number; error?: ErrorRecord };
 
 /** One job posted to a worker. */
 export interface JobMessage {
@@ -109,12 +130,37 @@ function serve(port: MessagePort, data: PoolWorkerData): void {
     return fns.get(task.fnKey) as TaskFunction;
   };
 
-  port.on('message', async (job: JobMessage) => {
+  const runInit = async (init: WireTask[]): Promise<ErrorRecord | undefined> => {
+    try {
+      for (const task of init) await taskFunction(task)(undefined);
+      return undefined;
+    } catch (err) {
+      return errorRecord(err);
+    }
+  };
+
+  const runJob = async (job: JobMessage): Promise<void> => {
     try {
       post({ id: job.id, ok: true, value: await taskFunction(job.task)(job.input) });
     } catch (err) {
       post({ id: job.id, ok: false, error: errorRecord(err) });
     }
+  };
+
+  const control = (msg: ControlMessage): void => port.postMessage(msg);
+
+  void runInit(data.init).then((error) => {
+    control(error === undefined ? { started: true } : { started: true, error });
+    // Listening only now keeps every job and request behind the init tasks:
+    // the port holds messages until a listener is attached.
+    port.on('message', (msg: JobMessage | PrepareMessage) => {
+      if ('prepare' in msg) {
+        const seq = msg.prepare;
+        void runInit(msg.init).then((e) => control(e === undefined ? { prepared: seq } : { prepared: seq, error: e }));
+      } else {
+        void runJob(msg);
+      }
+    });
   });
 }
 

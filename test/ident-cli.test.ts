@@ -3,32 +3,30 @@
  * running daemon's output, its answers and log, SIGTERM, and dropping
  * privileges with --user.
  *
- * Needs `npx tsc -p .` first (the binary is the compiled dist/cli/identd.js)
- * and root (useradd, runuser, --user). Every daemon listens on loopback only,
+ * Needs `npx tsc -p .` first (the binary is the compiled dist/cli/identd.js).
+ * The tests that ask about the test users' sockets (useradd, runuser) or
+ * use --user need root and skip, saying so, for other users; the rest run
+ * as anyone. Every daemon listens on loopback only,
  * on a free port; every wait is bounded; every process started here is
  * killed by its pid if still running after its test.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { later, runCleanups } from './cleanup';
 import { distCli, ROOT } from './dist';
-import { ALICE, BOB, ensureUser, idOf, ownedConnection, requireRoot, setupOnce, stopOwners } from './ident-owners';
+import { ALICE, BOB, ensureUser, idOf, ownedConnection, stopOwners } from './ident-owners';
 import { LineChild } from './line-child';
 import { NetClient } from './net-client';
+import { privateInstall } from './private-install';
+import { needsRoot, setupAsRoot, skipUnlessRoot } from './root';
 import { sleep, within } from './waits';
 
 const BIN = distCli('identd');
 const NODE = process.execPath;
 const HINT = '(see edgeloop-identd --help)';
-/**
- * Wait after lookups before SIGTERM. A lookup starts the daemon's worker
- * pool, and stopping it while a worker still loads the addon aborts the
- * process (the bug reproduced in ident-server.test.ts 'server lifetime');
- * the SIGTERM tests below otherwise use invalid queries, which need no pool.
- */
-const SETTLE_MS = 1500;
 
 // ---------------------------------------------------------------------------
 // Cleanup and waits
@@ -58,10 +56,15 @@ async function freePort(): Promise<number> {
 let conn = { serverPort: 0, clientPort: 0 };
 let aliceUid = 0;
 
-// Every test fails with the setup's error (never skips) when it fails.
-setupOnce(async () => {
-  requireRoot('the edgeloop-identd CLI tests', 'they create the test users (useradd), run socket owners as them (runuser) and drop privileges with --user nobody');
+/** Why the tests that ask about alice's and bob's sockets need root. */
+const OWNERS = 'asks about a connection between the test users edgeloop-alice and edgeloop-bob, made by creating them (useradd) and running processes as them (runuser)';
+
+beforeAll(() => {
   if (!fs.existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npx tsc -p .\` before these tests`);
+});
+
+// As root, every test fails with the setup's error (never skips) when it fails.
+setupAsRoot(async () => {
   aliceUid = ensureUser(ALICE);
   ensureUser(BOB);
   conn = await ownedConnection({ listenUser: ALICE, listenHost: '127.0.0.1', connectUser: BOB, connectHost: '127.0.0.1' });
@@ -80,13 +83,18 @@ interface Daemon {
   listening: string;
 }
 
-/** Starts the daemon on 127.0.0.1 (and any given addresses) at a free port; waits for its listening line. */
-async function startDaemon(args: string[] = [], addresses = ['127.0.0.1']): Promise<Daemon> {
+/**
+ * Starts the daemon on 127.0.0.1 (and any given addresses) at a free port;
+ * waits for its listening line. `install` is the package directory to run
+ * it from (default this checkout).
+ */
+async function startDaemon(args: string[] = [], addresses = ['127.0.0.1'], install = ROOT): Promise<Daemon> {
   let lastError: unknown;
+  const bin = path.join(install, path.relative(ROOT, BIN));
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    const argv = [BIN, ...addresses.flatMap((a) => ['--address', a]), '--port', String(port), ...args];
-    const child = LineChild.spawn('edgeloop-identd', NODE, argv, { cwd: ROOT });
+    const argv = [bin, ...addresses.flatMap((a) => ['--address', a]), '--port', String(port), ...args];
+    const child = LineChild.spawn('edgeloop-identd', NODE, argv, { cwd: install });
     try {
       const listening = await child.line(/listening on/, 10000);
       return { child, port, pid: child.proc.pid as number, listening };
@@ -224,7 +232,8 @@ describe('running daemon', () => {
     expect(d.listening).toBe(`edgeloop-identd listening on 127.0.0.1:${d.port}, [::1]:${d.port} (pid ${d.pid}, netlink)`);
   });
 
-  it('answers a query with the owner of a connection end', async () => {
+  it('answers a query with the owner of a connection end', async (ctx) => {
+    skipUnlessRoot(ctx, OWNERS);
     const d = await startDaemon();
     const q = `${conn.serverPort}, ${conn.clientPort}`;
     expect(await query(d.port, `${q}\r\n`, 1)).toEqual([`${q} : USERID : UNIX : ${ALICE}`]);
@@ -235,12 +244,12 @@ describe('running daemon', () => {
     expect(await query(d.port, '1, 2\r\n', 1, '::1')).toEqual(['1, 2 : ERROR : NO-USER']);
   });
 
-  it('logs one line per query: querier, query and reply', async () => {
+  it('logs one line per query: querier, query and reply', async (ctx) => {
+    skipUnlessRoot(ctx, OWNERS);
     const d = await startDaemon();
     const q = `${conn.serverPort}, ${conn.clientPort}`;
     await query(d.port, `${q}\r\n1, 2\r\nx\r\n`, 3);
     await d.child.count(/^edgeloop-identd: /, 3, 3000);
-    await sleep(SETTLE_MS);
     await terminate(d);
     const logs = d.child.lines.filter((l) => /^edgeloop-identd: /.test(l));
     expect(logs.sort()).toEqual(
@@ -299,7 +308,6 @@ describe('running daemon', () => {
   it('writes nothing to stderr in a normal run', async () => {
     const d = await startDaemon();
     await query(d.port, '1, 2\r\n', 1);
-    await sleep(SETTLE_MS);
     await terminate(d);
     expect(d.child.stderr).toBe('');
   });
@@ -333,19 +341,22 @@ describe('flags reach the server', () => {
     expect(await query(d.port, '1, 2\r\nx\r\n', 2)).toEqual(['1, 2 : ERROR : UNKNOWN-ERROR', 'x : ERROR : UNKNOWN-ERROR']);
   });
 
-  it('--hide NAME answers HIDDEN-USER for that user', async () => {
+  it('--hide NAME answers HIDDEN-USER for that user', async (ctx) => {
+    skipUnlessRoot(ctx, OWNERS);
     const d = await startDaemon(['--hide', ALICE]);
     const q = `${conn.serverPort}, ${conn.clientPort}`;
     expect(await query(d.port, `${q}\r\n`, 1)).toEqual([`${q} : ERROR : HIDDEN-USER`]);
   });
 
-  it('--hide UID answers HIDDEN-USER for that uid', async () => {
+  it('--hide UID answers HIDDEN-USER for that uid', async (ctx) => {
+    skipUnlessRoot(ctx, OWNERS);
     const d = await startDaemon(['--hide', String(aliceUid)]);
     const q = `${conn.serverPort}, ${conn.clientPort}`;
     expect(await query(d.port, `${q}\r\n`, 1)).toEqual([`${q} : ERROR : HIDDEN-USER`]);
   });
 
-  it('--opsys and --charset appear in USERID replies', async () => {
+  it('--opsys and --charset appear in USERID replies', async (ctx) => {
+    skipUnlessRoot(ctx, OWNERS);
     const d = await startDaemon(['--opsys', 'OTHER', '--charset', 'UTF-8']);
     const q = `${conn.clientPort}, ${conn.serverPort}`;
     expect(await query(d.port, `${q}\r\n`, 1)).toEqual([`${q} : USERID : OTHER,UTF-8 : ${BOB}`]);
@@ -414,6 +425,8 @@ describe('flags reach the server', () => {
 // ---------------------------------------------------------------------------
 
 describe('--user nobody', () => {
+  needsRoot('drops privileges with --user nobody (setuid), and asks about the test users\' sockets (useradd, runuser)');
+
   /** A field of /proc/PID/status as numbers ("Uid", "Gid", "Groups"). */
   function statusIds(pid: number, field: string): number[] {
     const line = fs
@@ -454,6 +467,20 @@ describe('--user nobody', () => {
 
   it('still answers owner lookups after the drop', async () => {
     const d = await startDaemon(['--user', 'nobody']);
+    const q = `${conn.serverPort}, ${conn.clientPort}`;
+    const r = `${conn.clientPort}, ${conn.serverPort}`;
+    expect(await query(d.port, `${q}\r\n${r}\r\n`, 2)).toEqual([
+      `${q} : USERID : UNIX : ${ALICE}`,
+      `${r} : USERID : UNIX : ${BOB}`,
+    ]);
+  });
+
+  it('answers owner lookups when installed in a directory only root can read', async () => {
+    const install = privateInstall();
+    const worker = path.join(install, 'dist', 'pool-worker.js');
+    const probe = spawnSync('runuser', ['-u', 'nobody', '--', 'test', '-r', worker], { timeout: 10000 });
+    expect(probe.status, 'nobody cannot read the copy').toBe(1);
+    const d = await startDaemon(['--user', 'nobody'], ['127.0.0.1'], install);
     const q = `${conn.serverPort}, ${conn.clientPort}`;
     const r = `${conn.clientPort}, ${conn.serverPort}`;
     expect(await query(d.port, `${q}\r\n${r}\r\n`, 2)).toEqual([

@@ -9,9 +9,10 @@
  * compiled dist/cli/identd.js on 127.0.0.1:113 and [::1]:113. Port 113 must
  * be free: if another program holds it, the test fails and says so.
  *
- * Needs root (port 113, useradd, runuser), the Debian package nmap, and
- * `npx tsc -p .` first. Every wait is bounded (nmap: 60 s); every process
- * started here is killed by its pid afterwards.
+ * Needs root (port 113, useradd, runuser; skipped, saying so, for other
+ * users), the Debian package nmap, and `npx tsc -p .` first. Every wait is
+ * bounded (nmap: 60 s); every process started here is killed by its pid
+ * afterwards.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -19,8 +20,9 @@ import * as net from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { runCleanups } from './cleanup';
 import { distCli, ROOT } from './dist';
-import { ALICE, ensureUser, requireRoot, setupOnce, SocketOwner, stopOwners } from './ident-owners';
+import { ALICE, ensureUser, SocketOwner, stopOwners } from './ident-owners';
 import { LineChild } from './line-child';
+import { needsRoot, setupAsRoot } from './root';
 
 const BIN = distCli('identd');
 const NMAP_TIMEOUT_MS = 60000;
@@ -74,9 +76,10 @@ function ownerIn(output: string, port: number): string | null {
 
 afterEach(runCleanups);
 
-// Every test fails with the setup's error (never skips) when it fails.
-setupOnce(async () => {
-  requireRoot('the nmap acceptance test', 'it binds port 113, creates edgeloop-alice (useradd) and runs her listener (runuser)');
+needsRoot('binds port 113, creates edgeloop-alice (useradd) and runs her listener as her (runuser)');
+
+// As root, every test fails with the setup's error (never skips) when it fails.
+setupAsRoot(async () => {
   try {
     execFileSync('nmap', ['--version'], { stdio: 'ignore', timeout: 10000 });
   } catch {

@@ -5,12 +5,12 @@
  * (setpriv) and keep a listening or a connected socket open, so an ident
  * lookup has a real owner to find.
  *
- * Making users and switching to them needs root; the suites call
- * {@link requireRoot} in their beforeAll. The owners live for the whole
+ * Making users and switching to them needs root; the suites make their
+ * owners in a setup that runs only as root (test/root.ts) and skip the
+ * tests that use them for other users. The owners live for the whole
  * file: {@link stopOwners} in afterAll ends them by their own pids.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { beforeAll, beforeEach } from 'vitest';
 import { LineChild } from './line-child';
 import { within } from './waits';
 
@@ -18,13 +18,6 @@ import { within } from './waits';
 export const ALICE = 'edgeloop-alice';
 /** The user that owns the connecting ends. */
 export const BOB = 'edgeloop-bob';
-
-/** Throws, saying why `suite` needs root, unless this process runs as root. */
-export function requireRoot(suite: string, why: string): void {
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
-    throw new Error(`${suite} must run as root: ${why}. CI runs as root.`);
-  }
-}
 
 /** The uid (`-u`) or gid (`-g`) of `user`, or null when there is no such user. */
 export function idOf(flag: '-u' | '-g', user: string): number | null {
@@ -166,23 +159,4 @@ export async function ownedConnection(opts: {
   const clientPort = (await client.wait((m) => typeof m.localPort === 'number', 10000, 'connected')).localPort as number;
   await listener.wait((m) => m.accepted === clientPort, 10000, `accept of port ${clientPort}`);
   return { serverPort, clientPort };
-}
-
-/**
- * Runs `setup` once before the file's tests (a beforeAll bounded by `ms`).
- * When it fails, every test fails with its error instead of being skipped,
- * so a machine without root or the test users shows up as red, with why.
- */
-export function setupOnce(setup: () => Promise<void>, ms: number): void {
-  let setupError: unknown = null;
-  beforeAll(async () => {
-    try {
-      await setup();
-    } catch (err) {
-      setupError = err;
-    }
-  }, ms);
-  beforeEach(() => {
-    if (setupError !== null) throw setupError;
-  });
 }

@@ -10,6 +10,7 @@ import { SysError } from '../errors';
 import { createIdentServer, DEFAULT_IDLE_TIMEOUT_MS, type IdentServer } from '../ident/server';
 import { formatAddress } from '../net/address';
 import { intFlag, parseFlags, runCli, secondsFlag, usage, UsageError, type FlagSpec } from './args';
+import { onceWriter } from './once';
 
 const COMMAND = 'edgeloop-identd';
 
@@ -38,25 +39,50 @@ function primaryGroup(user: string): number {
   }
 }
 
-function dropPrivileges(user: string | undefined, group: string | undefined): void {
-  if (user === undefined && group === undefined) return;
+/** Who to become after binding: the flags, with the group resolved. */
+interface Target {
+  user: string | undefined;
+  group: string | undefined;
+  gid: number | string;
+}
+
+/**
+ * Checks --user/--group before anything starts (so a wrong name is a usage
+ * error, not a half-started daemon) and resolves the group; null without them.
+ */
+function privilegeTarget(user: string | undefined, group: string | undefined): Target | null {
+  if (user === undefined && group === undefined) return null;
   if (typeof process.setuid !== 'function' || typeof process.setgid !== 'function') {
     throw new UsageError('--user/--group are not supported on this platform');
   }
-  const gid: number | string = group ?? primaryGroup(user as string);
+  return { user, group, gid: group ?? primaryGroup(user as string) };
+}
+
+function dropPrivileges({ user, group, gid }: Target): void {
   // Supplementary groups too: root's would otherwise survive the switch.
   const proc = process as NodeJS.Process & { initgroups?: (user: string, group: number | string) => void };
   try {
     if (user !== undefined && proc.initgroups !== undefined) proc.initgroups(user, gid);
     else process.setgroups?.([gid]);
-    process.setgid(gid);
-    if (user !== undefined) process.setuid(user);
+    // privilegeTarget() checked that both exist on this platform.
+    process.setgid!(gid);
+    if (user !== undefined) process.setuid!(user);
   } catch (err) {
     throw new Error(`cannot drop privileges to ${user ?? ''}${group ? `:${group}` : ''}: ${(err as Error).message}`);
   }
 }
 
-function main(): void {
+/**
+ * Writes each distinct failure to stderr once: a cause that is still there
+ * (a worker that cannot start) would otherwise fill the log with one line
+ * per query.
+ */
+function errorLog(): (error: Error) => void {
+  const write = onceWriter((message) => process.stderr.write(`${COMMAND}: ${message}\n`));
+  return (error) => write(error.message);
+}
+
+async function main(): Promise<void> {
   const { values, help } = parseFlags(process.argv.slice(2), FLAGS);
   if (help) {
     process.stdout.write(
@@ -79,6 +105,7 @@ function main(): void {
     if (v !== undefined && /[\r\n\0]/.test(v)) throw new UsageError(`--${name} must not contain CR, LF or NUL`);
     return v;
   };
+  const target = privilegeTarget(values.user as string | undefined, values.group as string | undefined);
   const quiet = values.quiet === true;
   let queries = 0;
 
@@ -95,6 +122,7 @@ function main(): void {
       failReply: text('fail-reply'),
       unknownErrorOnly: values['unknown-error'] === true,
       hiddenUsers: hide,
+      onError: errorLog(),
       onQuery: (q) => {
         queries++;
         if (!quiet) process.stdout.write(`${COMMAND}: ${q.peer.address} "${q.query}" -> ${q.reply}\n`);
@@ -107,7 +135,11 @@ function main(): void {
     throw err;
   }
   try {
-    dropPrivileges(values.user as string | undefined, values.group as string | undefined);
+    // The lookup's worker threads load their code, the addon and the name
+    // service's libraries as they start: before the drop, while this
+    // process can still read them wherever the package is installed.
+    await server.prepare();
+    if (target !== null) dropPrivileges(target);
   } catch (err) {
     server.close();
     throw err;

@@ -48,6 +48,11 @@ export interface OwnerLookupOptions {
   procFallback?: boolean;
   /** How long a uid's name stays cached, ms. Default 60000. */
   nameCacheMs?: number;
+  /**
+   * Called with the error when a /proc fallback scan fails (the lookup then
+   * counts as a miss), so the cause is not lost.
+   */
+  onError?: (error: Error) => void;
 }
 
 /**
@@ -64,6 +69,7 @@ export class OwnerLookup {
   private readonly procFallback: boolean;
   private readonly names = new Map<number, { name: string | null; expires: number }>();
   private readonly nameCacheMs: number;
+  private readonly onError: ((error: Error) => void) | undefined;
 
   /**
    * Opens the netlink socket now (so it can happen before privileges are
@@ -73,6 +79,7 @@ export class OwnerLookup {
     this.loop = loop;
     this.procFallback = options.procFallback ?? process.platform === 'linux';
     this.nameCacheMs = options.nameCacheMs ?? 60000;
+    this.onError = options.onError;
     if (options.netlink !== false) {
       const fd = native.diagOpen();
       if (fd >= 0) {
@@ -80,6 +87,16 @@ export class OwnerLookup {
         this.registration = loop.register(fd, { onReady: () => this.receive() }, Interest.READABLE);
       }
     }
+  }
+
+  /**
+   * Starts the loop's worker threads and has each load the lookup tasks and
+   * what they need (the addon, the name service); resolves once all have.
+   * Call it before dropping privileges: the workers load those files as
+   * they start, and a process that can no longer read them cannot.
+   */
+  prepare(): Promise<void> {
+    return this.loop.prepareBlocking([{ module: TASKS, export: 'prepare' }]);
   }
 
   /** True when netlink sock_diag is in use. */
@@ -179,7 +196,10 @@ export class OwnerLookup {
     };
     return this.loop.spawnBlocking<ProcQuery, Owner | null>({ module: TASKS, export: 'procLookup' }, q).then(
       (owner) => (owner !== null && owner.uid === 0 && owner.inode === 0 ? null : owner),
-      () => null,
+      (err: unknown) => {
+        this.onError?.(err instanceof Error ? err : new Error(String(err)));
+        return null;
+      },
     );
   }
 }

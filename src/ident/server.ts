@@ -45,6 +45,14 @@ export interface IdentServerOptions {
   onQuery?: (entry: IdentLogEntry) => void;
   /** Lookup tuning (netlink, /proc fallback, name cache). */
   lookup?: OwnerLookupOptions;
+  /**
+   * Called with the cause whenever something fails while answering: a
+   * user-name lookup (the query gets UNKNOWN-ERROR), the /proc fallback (a
+   * miss), the service itself (UNKNOWN-ERROR), and, when the server makes
+   * its own loop, a worker thread of its blocking pool. Called for each
+   * failure: a program that logs them should drop repeats.
+   */
+  onError?: (error: Error) => void;
 }
 
 /** What one query was and how it was answered. */
@@ -67,6 +75,12 @@ export interface IdentServer {
   readonly addresses: readonly InetAddress[];
   /** The owner lookup (netlink socket), for inspection. */
   readonly lookup: OwnerLookup;
+  /**
+   * Starts the lookup's worker threads and loads what they need (see
+   * {@link OwnerLookup.prepare}); resolves at once when `fixedReply` means
+   * no lookups. Await it before dropping privileges.
+   */
+  prepare(): Promise<void>;
   /** Stops listening, closes connections and the lookup (and the loop if it made it). */
   close(): void;
 }
@@ -87,13 +101,15 @@ export interface IdentServer {
  * The loop is not started: call `server.loop.attach()` (or `run()`).
  */
 export function createIdentServer(options: IdentServerOptions = {}): IdentServer {
+  const onError = options.onError;
+  const failed = (err: unknown): void => onError?.(err instanceof Error ? err : new Error(String(err)));
   const ownLoop = options.loop === undefined;
-  const loop = options.loop ?? new EventLoop();
+  const loop = options.loop ?? new EventLoop(onError === undefined ? {} : { pool: { onWorkerError: onError } });
   const port = options.port ?? 113;
   const opsys = options.opsys ?? 'UNIX';
   const hidden = new Set((options.hiddenUsers ?? []).map((u) => String(u)));
   const listeners: LoopListener[] = [];
-  const lookup = new OwnerLookup(loop, options.lookup);
+  const lookup = new OwnerLookup(loop, { onError, ...options.lookup });
   const onQuery = options.onQuery;
 
   const error = (pair: string, e: IdentError): string =>
@@ -122,7 +138,10 @@ export function createIdentServer(options: IdentServerOptions = {}): IdentServer
           if (name !== null && hidden.has(name)) return error(pair, 'HIDDEN-USER');
           return userReply(pair, opsys, options.charset, name ?? String(owner.uid));
         },
-        () => error(pair, 'UNKNOWN-ERROR'),
+        (err: unknown) => {
+          failed(err);
+          return error(pair, 'UNKNOWN-ERROR');
+        },
       );
     }) as Pending<string>;
   };
@@ -150,7 +169,10 @@ export function createIdentServer(options: IdentServerOptions = {}): IdentServer
           maxConnections: options.maxConnections,
           // An over-long line can never be a valid query: say so, then close.
           onDecodeError: () => error('0, 0', 'INVALID-PORT'),
-          onServiceError: () => error('0, 0', 'UNKNOWN-ERROR'),
+          onServiceError: (err) => {
+            failed(err);
+            return error('0, 0', 'UNKNOWN-ERROR');
+          },
         }),
       );
     }
@@ -166,6 +188,7 @@ export function createIdentServer(options: IdentServerOptions = {}): IdentServer
     listeners,
     addresses: listeners.map((l) => l.socket.localAddress() as InetAddress),
     lookup,
+    prepare: () => (options.fixedReply !== undefined ? Promise.resolve() : lookup.prepare()),
     close(): void {
       for (const l of listeners) l.close();
       lookup.close();

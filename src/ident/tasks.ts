@@ -16,6 +16,17 @@ export function userName(uid: number): string | null {
   return r;
 }
 
+/**
+ * Run once on every pool worker before the server drops privileges: loading
+ * this module loads the addon, and one lookup loads the name service's
+ * modules and configuration (glibc reads nsswitch.conf and opens the NSS
+ * libraries on first use), so {@link userName} works for a process that can
+ * no longer read them.
+ */
+export function prepare(): void {
+  userName(0);
+}
+
 /** One /proc lookup request. */
 export interface ProcQuery {
   /** Local address text (IPv4 or IPv6, v4-mapped allowed). */

@@ -78,7 +78,7 @@ export interface EventLoopOptions {
    * it is written to stderr and the loop keeps serving.
    */
   onHandlerError?: (error: unknown, conn?: Connection) => void;
-  /** The blocking-work pool, started on the first spawnBlocking(). */
+  /** The blocking-work pool, started by prepareBlocking() or the first spawnBlocking(). */
   pool?: PoolOptions;
 }
 
