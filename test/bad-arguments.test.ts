@@ -26,6 +26,7 @@ import { own, runCleanups } from './cleanup';
 import { ROOT } from './dist';
 import { pair } from './poll-fixtures';
 import { openFdCount } from './util';
+import { hangGuard } from './waits';
 
 // ---------------------------------------------------------------------------
 // Helpers local to this file
@@ -75,7 +76,7 @@ function runIsolated(body: string): { status: number | null; signal: NodeJS.Sign
     'const C = native.constants;',
     body,
   ].join('\n');
-  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 15000 });
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: hangGuard(15000) });
   return { status: r.status, signal: r.signal, out: r.stdout, err: r.stderr };
 }
 

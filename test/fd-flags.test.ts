@@ -28,6 +28,7 @@ import { later, own, runCleanups } from './cleanup';
 import { DIST_INDEX } from './dist';
 import { acceptOne } from './poll-fixtures';
 import { localListener, waitWritable } from './util';
+import { hangGuard } from './waits';
 
 const O_NONBLOCK = 0o4000;
 const O_CLOEXEC = 0o2000000;
@@ -318,7 +319,7 @@ function runChild(scenario: string): ChildRun {
   const r = spawnSync(process.execPath, ['-e', CHILD], {
     env: { ...process.env, EDGELOOP_DIST: DIST_INDEX, EDGELOOP_CASE: scenario },
     encoding: 'utf8',
-    timeout: 10_000,
+    timeout: hangGuard(10_000),
   });
   const lines = r.stdout
     .split('\n')

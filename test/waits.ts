@@ -5,6 +5,18 @@
  * order and events, never on how fast something happened.
  */
 
+/**
+ * How much slower than usual this run is allowed to be: the
+ * EDGELOOP_TEST_SLOWDOWN factor (default 1), which `npm run test:valgrind`
+ * sets because everything under memcheck runs many times slower.
+ */
+const SLOWDOWN = Math.max(1, Number(process.env.EDGELOOP_TEST_SLOWDOWN) || 1);
+
+/** A hang guard of `ms`, stretched by the run's slowdown factor. */
+export function hangGuard(ms: number): number {
+  return ms * SLOWDOWN;
+}
+
 /** Resolves after `ms` (a macrotask: lets Node's loop run). */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -12,6 +24,7 @@ export function sleep(ms: number): Promise<void> {
 
 /** Rejects after `ms`, naming `what`, unless `promise` settles first. */
 export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  ms = hangGuard(ms);
   let timer: NodeJS.Timeout | undefined;
   const limit = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
