@@ -47,7 +47,7 @@ export { OwnerLookup, type ConnectionTuple, type OwnerLookupOptions } from './id
 export type { Owner } from './ident/tasks';
 export { parseQuery, userReply, errorReply, type IdentError, type IdentQuery, type BadQuery } from './ident/protocol';
 export { IdentRules, USER_FILE_TIMEOUT_MS, type IdentRulesOptions } from './ident/policy';
-export { RANDOM_ID_LENGTH, type AnswerRules, type IdentAnswer, type RuleOwner } from './ident/rules';
+export { RANDOM_ID_LENGTH, type AnswerRules, type IdentAnswer, type RuleOwner, type RuledOwner } from './ident/rules';
 export {
   parseSystemConfig,
   readSystemConfig,

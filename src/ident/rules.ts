@@ -28,6 +28,12 @@ export interface SystemRule {
   powers: ReadonlySet<IdentPower>;
 }
 
+/** A connection's owner and how the rules answered for it, as logs see it. */
+export interface RuledOwner extends RuleOwner {
+  /** The rules' answer. */
+  answer: IdentAnswer;
+}
+
 /** How a query about a user's connection is answered. */
 export interface IdentAnswer {
   /** The user id to send, or null for ERROR : HIDDEN-USER. */

@@ -11,7 +11,7 @@ import { LineCodec } from '../service/codec';
 import { serve, type ServiceContext } from '../service/serve';
 import { OwnerLookup, type OwnerLookupOptions } from './lookup';
 import { errorReply, parseQuery, portPair, userReply, type IdentError } from './protocol';
-import type { AnswerRules, IdentAnswer, RuleOwner } from './rules';
+import type { AnswerRules, RuleOwner, RuledOwner } from './rules';
 
 /** Longest query line accepted, without CR LF. */
 export const MAX_QUERY_LENGTH = 1000;
@@ -65,7 +65,7 @@ export interface IdentServerOptions {
 }
 
 /** Receives the owner and answer when rules answered a query. */
-type Seen = (owner: RuleOwner & { answer: IdentAnswer }) => void;
+type Seen = (owner: RuledOwner) => void;
 
 /** What one query was and how it was answered. */
 export interface IdentLogEntry {
@@ -79,7 +79,7 @@ export interface IdentLogEntry {
    * Who owns the connection and how `rules` answered, when rules answered:
    * a random or fixed reply is traceable to its user in the log.
    */
-  owner?: RuleOwner & { answer: IdentAnswer };
+  owner?: RuledOwner;
 }
 
 /** A running ident server. */
