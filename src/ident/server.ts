@@ -134,10 +134,10 @@ export function createIdentServer(options: IdentServerOptions = {}): IdentServer
     errorReply(pair, options.unknownErrorOnly === true ? 'UNKNOWN-ERROR' : e);
 
   /** The reply `rules` give for `who`; `seen` learns the answer, for the log. */
-  const byRules = (rules: AnswerRules, pair: string, who: RuleOwner, seen: Seen | undefined): Pending<string> =>
+  const byRules = (r: AnswerRules, pair: string, who: RuleOwner, seen: Seen | undefined): Pending<string> =>
     // Through then(): a rule that throws becomes a rejection handled below.
     Pending.resolved(who)
-      .then((w) => rules.answer(w, loop))
+      .then((w) => r.answer(w, loop))
       .then(
         (a) => {
           seen?.({ ...who, answer: a });
