@@ -6,6 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { native } from '../src/native';
@@ -93,6 +94,11 @@ describe('readUserFile', () => {
 });
 
 describe('userFile (the pool task)', () => {
+  it("takes the home directory from the user's passwd entry (getpwuidDir)", () => {
+    // os.userInfo() reads the passwd entry too (not $HOME).
+    expect(native.getpwuidDir(ME)).toBe(os.userInfo().homedir);
+  });
+
   it('finds no file for a uid without a passwd entry', () => {
     let uid = 54321;
     while (native.getpwuidName(uid) !== null) uid++;
