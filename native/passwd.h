@@ -1,5 +1,5 @@
-// uid -> user name (getpwuid_r). It may block on NSS, so callers run it on a
-// worker thread.
+// uid -> user name and home directory (getpwuid_r). It may block on NSS,
+// so callers run it on a worker thread.
 #ifndef EDGELOOP_PASSWD_H_
 #define EDGELOOP_PASSWD_H_
 
@@ -7,7 +7,8 @@
 
 namespace edgeloop {
 
-// Adds getpwuidName(uid) -> string | null (no such user) | -errno.
+// Adds getpwuidName(uid) and getpwuidDir(uid): string | null (no such
+// user) | -errno.
 void ExportPasswd(Napi::Env env, Napi::Object exports);
 
 }  // namespace edgeloop

@@ -46,3 +46,15 @@ export {
 export { OwnerLookup, type ConnectionTuple, type OwnerLookupOptions } from './ident/lookup';
 export type { Owner } from './ident/tasks';
 export { parseQuery, userReply, errorReply, type IdentError, type IdentQuery, type BadQuery } from './ident/protocol';
+export { IdentRules, USER_FILE_TIMEOUT_MS, type IdentRulesOptions } from './ident/policy';
+export { RANDOM_ID_LENGTH, type AnswerRules, type IdentAnswer, type RuleOwner, type RuledOwner } from './ident/rules';
+export {
+  parseSystemConfig,
+  readSystemConfig,
+  type IdentAction,
+  type IdentPower,
+  type RuleSpec,
+  type SystemConfig,
+} from './ident/config';
+export { ConfigError } from './ident/config-line';
+export { USER_FILE_NAME, type UserFileRead } from './ident/user-file';

@@ -120,6 +120,7 @@ export interface Native {
   diagQuery(fd: number, seq: number, local: Uint8Array, peer: Uint8Array): number;
   diagReceive(fd: number, out: Uint32Array): number;
   getpwuidName(uid: number): string | null | number;
+  getpwuidDir(uid: number): string | null | number;
   errnoName(errno: number): string;
   errnoMessage(errno: number): string;
 }

@@ -10,6 +10,8 @@ import { SysError } from '../errors';
 import { createIdentServer, DEFAULT_IDLE_TIMEOUT_MS, type IdentServer } from '../ident/server';
 import { formatAddress } from '../net/address';
 import { intFlag, parseFlags, runCli, secondsFlag, usage, UsageError, type FlagSpec } from './args';
+import { consoleLog, reloadRules, startRules } from './identd-config';
+import { queryLine } from './identd-log';
 import { onceWriter } from './once';
 
 const COMMAND = 'edgeloop-identd';
@@ -25,6 +27,7 @@ const FLAGS: Record<string, FlagSpec> = {
   'fail-reply': { type: 'string', short: 'r', help: 'USER  reply this user id when the lookup finds no owner' },
   'unknown-error': { type: 'boolean', short: 'e', help: 'answer every error as UNKNOWN-ERROR' },
   hide: { type: 'list', help: 'USER|UID  answer HIDDEN-USER for this user; repeat for several' },
+  config: { type: 'string', short: 'C', help: 'PATH  answer by the rules in this file (docs/IDENTD-CONFIG.md); re-read on SIGHUP' },
   user: { type: 'string', short: 'u', help: 'USER  drop privileges to this user after binding' },
   group: { type: 'string', short: 'g', help: 'GROUP  drop privileges to this group after binding (default the user\'s)' },
   quiet: { type: 'boolean', short: 'q', help: 'do not log a line per query' },
@@ -107,6 +110,10 @@ async function main(): Promise<void> {
   };
   const target = privilegeTarget(values.user as string | undefined, values.group as string | undefined);
   const quiet = values.quiet === true;
+  const logError = errorLog();
+  const configFile = values.config as string | undefined;
+  const configLog = consoleLog(COMMAND);
+  const rules = configFile === undefined ? undefined : startRules(configFile, logError, configLog);
   let queries = 0;
 
   let server: IdentServer;
@@ -122,10 +129,11 @@ async function main(): Promise<void> {
       failReply: text('fail-reply'),
       unknownErrorOnly: values['unknown-error'] === true,
       hiddenUsers: hide,
-      onError: errorLog(),
+      rules,
+      onError: logError,
       onQuery: (q) => {
         queries++;
-        if (!quiet) process.stdout.write(`${COMMAND}: ${q.peer.address} "${q.query}" -> ${q.reply}\n`);
+        if (!quiet) process.stdout.write(`${queryLine(COMMAND, q)}\n`);
       },
     });
   } catch (err) {
@@ -153,6 +161,7 @@ async function main(): Promise<void> {
   // already find them.
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  if (rules !== undefined) process.on('SIGHUP', () => reloadRules(configFile as string, rules, configLog));
   const where = server.addresses.map(formatAddress).join(', ');
   process.stdout.write(`${COMMAND} listening on ${where} (pid ${process.pid}${server.lookup.usesNetlink ? ', netlink' : ''})\n`);
 }

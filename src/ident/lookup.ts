@@ -18,7 +18,7 @@ import type { Owner, ProcQuery } from './tasks';
  * the compiled package and the TypeScript sources, so tests running the
  * sources need `tsc` to have run.
  */
-const TASKS = path.resolve(__dirname, '..', '..', 'dist', 'ident', 'tasks.js');
+export const TASKS = path.resolve(__dirname, '..', '..', 'dist', 'ident', 'tasks.js');
 const RECORD = 7;
 /** Reused for every query: the native call copies them at once. */
 const localSlot = newSlot();

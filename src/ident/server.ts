@@ -11,6 +11,7 @@ import { LineCodec } from '../service/codec';
 import { serve, type ServiceContext } from '../service/serve';
 import { OwnerLookup, type OwnerLookupOptions } from './lookup';
 import { errorReply, parseQuery, portPair, userReply, type IdentError } from './protocol';
+import type { AnswerRules, RuleOwner, RuledOwner } from './rules';
 
 /** Longest query line accepted, without CR LF. */
 export const MAX_QUERY_LENGTH = 1000;
@@ -39,8 +40,16 @@ export interface IdentServerOptions {
   failReply?: string;
   /** Answer every error as UNKNOWN-ERROR (hides which case occurred). */
   unknownErrorOnly?: boolean;
-  /** Users answered as HIDDEN-USER, by name or numeric uid. */
+  /** Users answered as HIDDEN-USER, by name or numeric uid, before any `rules`. */
   hiddenUsers?: (string | number)[];
+  /**
+   * How to answer for a connection's owner once it is known (and not in
+   * `hiddenUsers`), e.g. an {@link IdentRules} from a config file.
+   * Default: the user's name. Not consulted with `fixedReply` (no
+   * lookups) or when there is no owner (`failReply`, NO-USER). A rule
+   * that throws or rejects gets UNKNOWN-ERROR and goes to `onError`.
+   */
+  rules?: AnswerRules;
   /** One call per answered query. */
   onQuery?: (entry: IdentLogEntry) => void;
   /** Lookup tuning (netlink, /proc fallback, name cache). */
@@ -55,6 +64,9 @@ export interface IdentServerOptions {
   onError?: (error: Error) => void;
 }
 
+/** Receives the owner and answer when rules answered a query. */
+type Seen = (owner: RuledOwner) => void;
+
 /** What one query was and how it was answered. */
 export interface IdentLogEntry {
   /** The querier's address. */
@@ -63,6 +75,11 @@ export interface IdentLogEntry {
   query: string;
   /** The reply line, without CR LF. */
   reply: string;
+  /**
+   * Who owns the connection and how `rules` answered, when rules answered:
+   * a random or fixed reply is traceable to its user in the log.
+   */
+  owner?: RuledOwner;
 }
 
 /** A running ident server. */
@@ -111,11 +128,28 @@ export function createIdentServer(options: IdentServerOptions = {}): IdentServer
   const listeners: LoopListener[] = [];
   const lookup = new OwnerLookup(loop, { onError, ...options.lookup });
   const onQuery = options.onQuery;
+  const rules = options.rules;
 
   const error = (pair: string, e: IdentError): string =>
     errorReply(pair, options.unknownErrorOnly === true ? 'UNKNOWN-ERROR' : e);
 
-  const answer = (line: string, ctx: ServiceContext): string | Pending<string> => {
+  /** The reply `rules` give for `who`; `seen` learns the answer, for the log. */
+  const byRules = (r: AnswerRules, pair: string, who: RuleOwner, seen: Seen | undefined): Pending<string> =>
+    // Through then(): a rule that throws becomes a rejection handled below.
+    Pending.resolved(who)
+      .then((w) => r.answer(w, loop))
+      .then(
+        (a) => {
+          seen?.({ ...who, answer: a });
+          return a.userId === null ? error(pair, 'HIDDEN-USER') : userReply(pair, opsys, options.charset, a.userId);
+        },
+        (err: unknown) => {
+          failed(err);
+          return error(pair, 'UNKNOWN-ERROR');
+        },
+      );
+
+  const answer = (line: string, ctx: ServiceContext, seen: Seen | undefined): string | Pending<string> => {
     const q = parseQuery(line);
     if (!q.ok) return error(q.echo, 'INVALID-PORT');
     const pair = portPair(q);
@@ -134,8 +168,9 @@ export function createIdentServer(options: IdentServerOptions = {}): IdentServer
       }
       if (hidden.has(String(owner.uid))) return error(pair, 'HIDDEN-USER');
       return lookup.userName(owner.uid).then(
-        (name) => {
+        (name): string | Pending<string> => {
           if (name !== null && hidden.has(name)) return error(pair, 'HIDDEN-USER');
+          if (rules !== undefined) return byRules(rules, pair, { uid: owner.uid, name }, seen);
           return userReply(pair, opsys, options.charset, name ?? String(owner.uid));
         },
         (err: unknown) => {
@@ -147,10 +182,15 @@ export function createIdentServer(options: IdentServerOptions = {}): IdentServer
   };
 
   const service = (line: string, ctx: ServiceContext): string | Pending<string> => {
-    const reply = answer(line, ctx);
-    if (onQuery === undefined) return reply;
+    if (onQuery === undefined) return answer(line, ctx, undefined);
+    let owner: IdentLogEntry['owner'];
+    const reply = answer(line, ctx, (o) => {
+      owner = o;
+    });
     const log = (r: string): string => {
-      onQuery({ peer: ctx.peerAddress as InetAddress, query: line.replace(/[\x00-\x1f\x7f]/g, '').slice(0, 100), reply: r });
+      const entry: IdentLogEntry = { peer: ctx.peerAddress as InetAddress, query: line.replace(/[\x00-\x1f\x7f]/g, '').slice(0, 100), reply: r };
+      if (owner !== undefined) entry.owner = owner;
+      onQuery(entry);
       return r;
     };
     return typeof reply === 'string' ? log(reply) : reply.then(log);

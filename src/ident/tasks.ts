@@ -1,19 +1,36 @@
 /**
- * Work the ident server hands to the blocking pool: NSS user lookups and the
- * /proc/net/tcp fallback scan. Runs in worker threads.
+ * Work the ident server hands to the blocking pool: NSS user lookups, the
+ * /proc/net/tcp fallback scan and reading users' own ident files. Runs in
+ * worker threads.
  *
  * @packageDocumentation
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { SysError } from '../errors';
 import { native } from '../native';
+import { readUserFile, USER_FILE_NAME, type UserFileRead } from './user-file';
 
 /** uid -> user name through getpwuid_r (may block on NSS); null when unknown. */
 export function userName(uid: number): string | null {
   const r = native.getpwuidName(uid);
   if (typeof r === 'number') throw new SysError(r, 'getpwuid_r');
   return r;
+}
+
+/**
+ * The ident file in `uid`'s home directory, read with the checks of
+ * {@link readUserFile}. A user without a passwd entry or a home
+ * directory has no file.
+ */
+export function userFile(uid: number): UserFileRead {
+  const home = native.getpwuidDir(uid);
+  if (typeof home === 'number') throw new SysError(home, 'getpwuid_r');
+  if (home === null || home === '') return { status: 'none' };
+  const file = path.join(home, USER_FILE_NAME);
+  if (!path.isAbsolute(home)) return { status: 'refused', file, reason: 'is in a home directory that is not an absolute path' };
+  return readUserFile(file, uid);
 }
 
 /**
