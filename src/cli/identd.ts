@@ -139,8 +139,9 @@ async function main(): Promise<void> {
   const target = privilegeTarget(values.user as string | undefined, values.group as string | undefined);
   const quiet = values.quiet === true;
   let queries = 0;
-  const log = openLog(values, inetd);
+  // The connection first: a wrong fd 0 is then the one message.
   const stream = inetd ? adoptInetdConnection() : null;
+  const log = openLog(values, inetd);
 
   let server: IdentServer;
   try {
