@@ -111,6 +111,13 @@ describe('--inetd misused', () => {
     expect(d.stderr).toMatch(/fd 0 is a listening socket, not a connection \(inetd\.conf must say 'nowait'\)/);
   });
 
+  it('--help lists --inetd', async () => {
+    const d = spawnIdentd(['--help']);
+    await d.waitExit(10000);
+    await d.drained;
+    expect(d.lines.some((l) => /^\s+--inetd\s/.test(l))).toBe(true);
+  });
+
   it('--port with --inetd is a usage error (exit 2)', async () => {
     const d = spawnIdentd(['--inetd', '--port', '1113']);
     expect((await d.waitExit(10000)).code).toBe(2);

@@ -154,6 +154,13 @@ describe('--syslog', () => {
     expect(d.stderr.split('\n').filter((l) => /cannot log/.test(l))).toHaveLength(1);
   });
 
+  it.each(['--syslog', '--syslog-socket'])('--help lists %s', async (flag) => {
+    const d = spawnIdentd(['--help']);
+    await d.waitExit(10000);
+    await d.drained;
+    expect(d.lines.join('\n')).toMatch(new RegExp(`(^|\\s)${flag}(\\s|$)`, 'm'));
+  });
+
   it('--syslog-socket without --syslog is a usage error (exit 2)', async () => {
     const d = spawnIdentd(['--syslog-socket', '/dev/log']);
     expect((await d.waitExit(10000)).code).toBe(2);
