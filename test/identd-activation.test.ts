@@ -16,12 +16,13 @@ import * as path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TcpListener, TcpStream, UdpSocket, UnixListener } from '../src/index';
 import { listenFds } from '../src/cli/activation';
+import { native } from '../src/native';
 import { later, own, runCleanups } from './cleanup';
 import { ALICE, BOB, ensureUser, ownedConnection, stopOwners } from './ident-owners';
 import { NetClient } from './net-client';
 import { catchError } from './poll-fixtures';
 import { setupAsRoot, skipUnlessRoot } from './root';
-import { connectedPair, loopbackListener, spawnIdentd } from './identd-spawn';
+import { loopbackListener, spawnIdentd } from './identd-spawn';
 import { tcpPair } from './util';
 
 afterEach(runCleanups);
@@ -221,5 +222,23 @@ describe('TcpListener.adopt and TcpStream.adopt', () => {
   it('TcpStream.adopt rejects a listening socket', () => {
     const { listener } = loopbackListener();
     expect(code(() => TcpStream.adopt(listener.fd)).message).toBe(`fd ${listener.fd} is a listening socket, not a connection`);
+  });
+});
+
+describe('native inspectSocket and adoptFd', () => {
+  it('inspectSocket throws TypeError for an output array shorter than 3', () => {
+    const { listener } = loopbackListener();
+    expect(() => native.inspectSocket(listener.fd, new Int32Array(2))).toThrow(TypeError);
+  });
+
+  it('inspectSocket reports IPv4, stream, listening for a TCP listener', () => {
+    const { listener } = loopbackListener();
+    const out = new Int32Array(3);
+    expect(native.inspectSocket(listener.fd, out)).toBe(0);
+    expect([...out]).toEqual([native.constants.AF_INET, native.constants.SOCK_STREAM, 1]);
+  });
+
+  it('adoptFd throws RangeError for a negative fd', () => {
+    expect(() => native.adoptFd(-1)).toThrow(RangeError);
   });
 });

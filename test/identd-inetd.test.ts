@@ -13,7 +13,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { UnixDatagram } from '../src/index';
 import { later, own, runCleanups } from './cleanup';
 import { connectedPair, loopbackListener, spawnIdentd } from './identd-spawn';
-import { sleep } from './waits';
 
 afterEach(runCleanups);
 
