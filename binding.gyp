@@ -22,6 +22,7 @@
         "native/sys_io.cc",
         "native/sys_address.cc",
         "native/sys_waker.cc",
+        "native/sys_inherit.cc",
         "native/sys_constants.cc",
         "native/errno_names.cc",
         "native/passwd.cc"

@@ -37,6 +37,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
   ExportSysIo(env, exports);
   ExportSysAddress(env, exports);
   ExportSysWaker(env, exports);
+  ExportSysInherit(env, exports);
   ExportSysConstants(env, exports);
   ExportErrno(env, exports);
   ExportDiag(env, exports);

@@ -3,6 +3,7 @@
 //   sys_io.cc         connect, accept and moving bytes
 //   sys_address.cc    address slots: encoding, decoding, socket names
 //   sys_waker.cc      wake(): the thread-safe signal to a Poll's waker
+//   sys_inherit.cc    checking and adopting inherited sockets (activation, inetd)
 //   sys_constants.cc  the `constants` object, read from the platform headers
 //
 // Each function returns a number: the result on success, -errno on failure.
@@ -32,6 +33,7 @@ void ExportSysSocket(Napi::Env env, Napi::Object exports);
 void ExportSysIo(Napi::Env env, Napi::Object exports);
 void ExportSysAddress(Napi::Env env, Napi::Object exports);
 void ExportSysWaker(Napi::Env env, Napi::Object exports);
+void ExportSysInherit(Napi::Env env, Napi::Object exports);
 // Adds the `constants` object.
 void ExportSysConstants(Napi::Env env, Napi::Object exports);
 

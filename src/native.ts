@@ -109,6 +109,8 @@ export interface Native {
   close(fd: number): number;
   setSockOptInt(fd: number, level: number, name: number, value: number): number;
   getSockOptInt(fd: number, level: number, name: number, out: Int32Array): number;
+  inspectSocket(fd: number, out: Int32Array): number;
+  adoptFd(fd: number): number;
   getSockName(fd: number, slot: Uint8Array): number;
   getPeerName(fd: number, slot: Uint8Array): number;
   encodeInet(host: string, port: number, slot: Uint8Array): number;

@@ -9,7 +9,7 @@ import { readSystemConfig } from '../ident/config';
 import { ConfigError } from '../ident/config-line';
 import { IdentRules } from '../ident/policy';
 
-/** Where the daemon's config messages go. */
+/** Where the daemon's config messages go (the daemon's log, console or syslog). */
 export interface ConfigLog {
   /** Progress, e.g. a reload that took effect. */
   info(message: string): void;
@@ -17,13 +17,6 @@ export interface ConfigLog {
   error(message: string): void;
 }
 
-/** `COMMAND: message` lines: progress to stdout, problems to stderr. */
-export function consoleLog(command: string): ConfigLog {
-  return {
-    info: (m) => process.stdout.write(`${command}: ${m}\n`),
-    error: (m) => process.stderr.write(`${command}: ${m}\n`),
-  };
-}
 
 /**
  * Rules from `file`, with user-file problems going to `onProblem`. When

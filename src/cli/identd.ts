@@ -9,10 +9,14 @@ import { isIP } from 'node:net';
 import { SysError } from '../errors';
 import { createIdentServer, DEFAULT_IDLE_TIMEOUT_MS, type IdentServer } from '../ident/server';
 import { formatAddress } from '../net/address';
+import { adoptListeners, listenFds } from './activation';
 import { intFlag, parseFlags, runCli, secondsFlag, usage, UsageError, type FlagSpec } from './args';
-import { consoleLog, reloadRules, startRules } from './identd-config';
+import { reloadRules, startRules } from './identd-config';
 import { queryLine } from './identd-log';
+import { adoptInetdConnection, isConnection } from './inetd';
+import { consoleLog, syslogLog, type Log } from './log';
 import { onceWriter } from './once';
+import { DEFAULT_SYSLOG_SOCKET } from './syslog';
 
 const COMMAND = 'edgeloop-identd';
 
@@ -31,6 +35,9 @@ const FLAGS: Record<string, FlagSpec> = {
   user: { type: 'string', short: 'u', help: 'USER  drop privileges to this user after binding' },
   group: { type: 'string', short: 'g', help: 'GROUP  drop privileges to this group after binding (default the user\'s)' },
   quiet: { type: 'boolean', short: 'q', help: 'do not log a line per query' },
+  inetd: { type: 'boolean', help: 'answer the one connection on stdin (as inetd passes it), then exit; logs to syslog' },
+  syslog: { type: 'boolean', help: 'log to syslog (facility daemon) instead of stdout and stderr' },
+  'syslog-socket': { type: 'string', help: `PATH  the syslog socket --syslog writes to (default ${DEFAULT_SYSLOG_SOCKET})` },
 };
 
 /** The gid of `user`'s primary group, asked of the system at startup. */
@@ -76,13 +83,25 @@ function dropPrivileges({ user, group, gid }: Target): void {
 }
 
 /**
- * Writes each distinct failure to stderr once: a cause that is still there
- * (a worker that cannot start) would otherwise fill the log with one line
- * per query.
+ * Logs each distinct failure once: a cause that is still there (a worker
+ * that cannot start) would otherwise fill the log with one line per query.
  */
-function errorLog(): (error: Error) => void {
-  const write = onceWriter((message) => process.stderr.write(`${COMMAND}: ${message}\n`));
+function errorLog(log: Log): (error: Error) => void {
+  const write = onceWriter((message) => log.error(message));
   return (error) => write(error.message);
+}
+
+/**
+ * The log the flags ask for. Under inetd, stdout and stderr are usually the
+ * client's connection, so --inetd always logs to syslog, and falls back to
+ * stderr only when stderr is something else.
+ */
+function openLog(values: Record<string, unknown>, inetd: boolean): Log {
+  const toStderr = (line: string): void => void process.stderr.write(line);
+  const socketPath = (values['syslog-socket'] as string | undefined) ?? DEFAULT_SYSLOG_SOCKET;
+  if (inetd) return syslogLog(COMMAND, socketPath, isConnection(2) ? () => {} : toStderr);
+  if (values.syslog === true) return syslogLog(COMMAND, socketPath, toStderr);
+  return consoleLog(COMMAND, (line) => void process.stdout.write(line), toStderr);
 }
 
 async function main(): Promise<void> {
@@ -92,6 +111,18 @@ async function main(): Promise<void> {
       `${usage(COMMAND, 'Answers RFC 1413 ident queries about connections between this host and the querier.', FLAGS)}\n`,
     );
     return;
+  }
+  // Read (and removed from the environment) before anything can start a child.
+  const activation = listenFds();
+  const inetd = values.inetd === true;
+  if (values.address !== undefined || values.port !== undefined) {
+    if (inetd) throw new UsageError('--address and --port cannot be used with --inetd: inetd passes the connection on stdin');
+    if (activation !== null) {
+      throw new UsageError('--address and --port cannot be used with socket activation (LISTEN_FDS is set): the .socket unit chooses the addresses');
+    }
+  }
+  if (values['syslog-socket'] !== undefined && values.syslog !== true && !inetd) {
+    throw new UsageError('--syslog-socket needs --syslog');
   }
   const port = intFlag('port', values.port as string | undefined, 113, 1, 65535);
   const idleTimeoutMs = secondsFlag('idle-timeout', values['idle-timeout'] as string | undefined, DEFAULT_IDLE_TIMEOUT_MS);
@@ -110,15 +141,19 @@ async function main(): Promise<void> {
   };
   const target = privilegeTarget(values.user as string | undefined, values.group as string | undefined);
   const quiet = values.quiet === true;
-  const logError = errorLog();
-  const configFile = values.config as string | undefined;
-  const configLog = consoleLog(COMMAND);
-  const rules = configFile === undefined ? undefined : startRules(configFile, logError, configLog);
   let queries = 0;
+  // The connection first: a wrong fd 0 is then the one message.
+  const stream = inetd ? adoptInetdConnection() : null;
+  const log = openLog(values, inetd);
+  const logError = errorLog(log);
+  const configFile = values.config as string | undefined;
+  const rules = configFile === undefined ? undefined : startRules(configFile, logError, log);
 
   let server: IdentServer;
   try {
     server = createIdentServer({
+      // No listener at all under inetd: the one connection is served below.
+      listeners: inetd ? [] : activation === null ? undefined : adoptListeners(activation),
       addresses,
       port,
       idleTimeoutMs,
@@ -133,10 +168,11 @@ async function main(): Promise<void> {
       onError: logError,
       onQuery: (q) => {
         queries++;
-        if (!quiet) process.stdout.write(`${queryLine(COMMAND, q)}\n`);
+        if (!quiet) log.info(queryLine(q));
       },
     });
   } catch (err) {
+    stream?.close();
     if (err instanceof SysError && err.code === 'EACCES' && port < 1024) {
       throw new Error(`${err.message} (ports below 1024 need root; try --port 1113)`);
     }
@@ -150,20 +186,37 @@ async function main(): Promise<void> {
     if (target !== null) dropPrivileges(target);
   } catch (err) {
     server.close();
+    stream?.close();
     throw err;
   }
   server.loop.attach();
+  if (stream !== null) {
+    // One connection, then exit 0 once the loop and the lookup are closed.
+    let over = false;
+    const done = (): void => {
+      if (over) return;
+      over = true;
+      server.close();
+      log.close();
+    };
+    server.serveConnection(stream, done);
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+    return;
+  }
   const stop = (): void => {
     server.close();
-    process.stdout.write(`${COMMAND} stopped: ${queries} queries answered\n`);
+    log.announce(`stopped: ${queries} queries answered`);
+    log.close();
   };
   // Handlers first: a signal sent the moment the line below appears must
   // already find them.
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  if (rules !== undefined) process.on('SIGHUP', () => reloadRules(configFile as string, rules, configLog));
+  if (rules !== undefined) process.on('SIGHUP', () => reloadRules(configFile as string, rules, log));
   const where = server.addresses.map(formatAddress).join(', ');
-  process.stdout.write(`${COMMAND} listening on ${where} (pid ${process.pid}${server.lookup.usesNetlink ? ', netlink' : ''})\n`);
+  const notes = [`pid ${process.pid}`, ...(server.lookup.usesNetlink ? ['netlink'] : []), ...(activation !== null ? ['socket activation'] : [])];
+  log.announce(`listening on ${where} (${notes.join(', ')})`);
 }
 
 runCli(COMMAND, main);

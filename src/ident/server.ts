@@ -3,12 +3,13 @@
  *
  * @packageDocumentation
  */
+import type { Connection } from '../connection';
 import { EventLoop, type LoopListener } from '../event-loop';
 import type { InetAddress } from '../net/address';
-import { TcpListener } from '../net/tcp';
+import { TcpListener, type TcpStream } from '../net/tcp';
 import { Pending } from '../pending';
 import { LineCodec } from '../service/codec';
-import { serve, type ServiceContext } from '../service/serve';
+import { serve, serveStream, type ServeOptions, type ServiceContext } from '../service/serve';
 import { OwnerLookup, type OwnerLookupOptions } from './lookup';
 import { errorReply, parseQuery, portPair, userReply, type IdentError } from './protocol';
 import type { AnswerRules, RuleOwner, RuledOwner } from './rules';
@@ -20,8 +21,14 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
 
 /** Options for {@link createIdentServer}. */
 export interface IdentServerOptions {
-  /** Addresses to listen on. Default ['127.0.0.1']. */
+  /** Addresses to listen on. Default ['127.0.0.1']; ignored with `listeners`. */
   addresses?: string[];
+  /**
+   * Listening sockets to serve instead of binding `addresses` (the ones
+   * systemd socket activation passes, say). The server owns them from here:
+   * `close()` closes them, and so does a failed start.
+   */
+  listeners?: TcpListener[];
   /** Port. Default 113 (binding it needs root or CAP_NET_BIND_SERVICE). */
   port?: number;
   /** The loop. Default: a new one, closed by `close()`. */
@@ -98,6 +105,13 @@ export interface IdentServer {
    * no lookups. Await it before dropping privileges.
    */
   prepare(): Promise<void>;
+  /**
+   * Serves one already connected stream (inetd's fd 0) with the same
+   * answers, limits and idle timeout as an accepted connection.
+   *
+   * @param onClose - called once the connection closed, with its error if it had one
+   */
+  serveConnection(stream: TcpStream, onClose?: (error?: Error) => void): Connection;
   /** Stops listening, closes connections and the lookup (and the loop if it made it). */
   close(): void;
 }
@@ -196,28 +210,35 @@ export function createIdentServer(options: IdentServerOptions = {}): IdentServer
     return typeof reply === 'string' ? log(reply) : reply.then(log);
   };
 
+  const serveOptions: ServeOptions<string, string> = {
+    // UTF-8 both ways: replies are sanitised and capped as UTF-8, so they
+    // must go out as UTF-8 (latin1 would turn U+010A into a bare LF).
+    codec: () => new LineCodec({ maxLength: MAX_QUERY_LENGTH, encoding: 'utf8' }),
+    service,
+    idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    maxConnections: options.maxConnections,
+    // An over-long line can never be a valid query: say so, then close.
+    onDecodeError: () => error('0, 0', 'INVALID-PORT'),
+    onServiceError: (err) => {
+      failed(err);
+      return error('0, 0', 'UNKNOWN-ERROR');
+    },
+  };
+
+  const given = options.listeners;
   try {
-    for (const host of options.addresses ?? ['127.0.0.1']) {
-      const socket = TcpListener.bind({ host, port }, { ipv6Only: host.includes(':') ? true : undefined });
-      listeners.push(
-        serve(loop, socket, {
-          // UTF-8 both ways: replies are sanitised and capped as UTF-8, so they
-          // must go out as UTF-8 (latin1 would turn U+010A into a bare LF).
-          codec: () => new LineCodec({ maxLength: MAX_QUERY_LENGTH, encoding: 'utf8' }),
-          service,
-          idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
-          maxConnections: options.maxConnections,
-          // An over-long line can never be a valid query: say so, then close.
-          onDecodeError: () => error('0, 0', 'INVALID-PORT'),
-          onServiceError: (err) => {
-            failed(err);
-            return error('0, 0', 'UNKNOWN-ERROR');
-          },
-        }),
-      );
+    if (given !== undefined) {
+      for (const socket of given) listeners.push(serve(loop, socket, serveOptions));
+    } else {
+      for (const host of options.addresses ?? ['127.0.0.1']) {
+        const socket = TcpListener.bind({ host, port }, { ipv6Only: host.includes(':') ? true : undefined });
+        listeners.push(serve(loop, socket, serveOptions));
+      }
     }
   } catch (err) {
     for (const l of listeners) l.close();
+    // Given sockets not yet served are the server's too (closing twice is harmless).
+    for (const socket of given ?? []) socket.close();
     lookup.close();
     if (ownLoop) loop.close();
     throw err;
@@ -229,6 +250,10 @@ export function createIdentServer(options: IdentServerOptions = {}): IdentServer
     addresses: listeners.map((l) => l.socket.localAddress() as InetAddress),
     lookup,
     prepare: () => (options.fixedReply !== undefined ? Promise.resolve() : lookup.prepare()),
+    serveConnection(stream, onClose): Connection {
+      stream.setNoDelay(true);
+      return serveStream(loop, stream, onClose === undefined ? serveOptions : { ...serveOptions, onClose: (_ctx, err) => onClose(err) });
+    },
     close(): void {
       for (const l of listeners) l.close();
       lookup.close();

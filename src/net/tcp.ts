@@ -6,6 +6,7 @@
 import { SysError } from '../errors';
 import { native } from '../native';
 import { encodeInet, type InetAddress, type InetAddressLike } from './address';
+import { adoptInherited } from './inherit';
 import { ListenerSocket } from './listener';
 import { closeAndThrow, openSocket, setReuse } from './socket';
 import { StreamSocket } from './stream';
@@ -65,6 +66,19 @@ export class TcpListener extends ListenerSocket<TcpStream> {
     return new TcpListener(fd);
   }
 
+  /**
+   * Takes over a listening TCP socket this process inherited (systemd
+   * socket activation passes them from fd 3 on): checks that the fd is
+   * one, then makes it non-blocking and close-on-exec.
+   *
+   * @throws an Error with code `ERR_INHERITED_SOCKET` when the fd is not
+   *   open, not a socket, not TCP over IPv4 or IPv6, or not listening
+   */
+  static adopt(fd: number): TcpListener {
+    adoptInherited(fd, { type: C.SOCK_STREAM, listening: true, families: [C.AF_INET, C.AF_INET6] });
+    return new TcpListener(fd);
+  }
+
   /** The bound address (with the port the kernel picked for port 0). */
   override localAddress(): InetAddress {
     return super.localAddress() as InetAddress;
@@ -105,6 +119,20 @@ export class TcpStream extends StreamSocket {
 
   /** Takes ownership of an fd that is a connected TCP socket. */
   static fromFd(fd: number): TcpStream {
+    return new TcpStream(fd);
+  }
+
+  /**
+   * Takes over a TCP connection this process inherited (inetd passes it as
+   * fd 0): checks that the fd is one, then makes it non-blocking and
+   * close-on-exec.
+   *
+   * @throws an Error with code `ERR_INHERITED_SOCKET` when the fd is not
+   *   open, not a socket, not TCP over IPv4 or IPv6, listening, or not
+   *   connected
+   */
+  static adopt(fd: number): TcpStream {
+    adoptInherited(fd, { type: C.SOCK_STREAM, listening: false, families: [C.AF_INET, C.AF_INET6] });
     return new TcpStream(fd);
   }
 

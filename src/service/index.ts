@@ -4,4 +4,4 @@
  * @packageDocumentation
  */
 export { FrameError, LineCodec, RawCodec, type ByteSink, type Codec, type Decoded, type LineCodecOptions } from './codec';
-export { serve, type ServeOptions, type Service, type ServiceContext } from './serve';
+export { serve, serveStream, type ServeOptions, type Service, type ServiceContext } from './serve';

@@ -5,7 +5,9 @@
  */
 import type { Connection, ConnectionHandler } from '../connection';
 import type { EventLoop, ListenOptions, LoopListener } from '../event-loop';
+import { checkListenOptions } from '../loop/accept';
 import type { InetAddress, InetAddressLike, UnixAddress } from '../net/address';
+import type { StreamSocket } from '../net/stream';
 import type { TcpListener } from '../net/tcp';
 import type { UnixListener } from '../net/unix';
 import { Pending } from '../pending';
@@ -251,11 +253,7 @@ export function serve<Req, Res>(
   addr: InetAddressLike | TcpListener | UnixListener,
   options: ServeOptions<Req, Res>,
 ): LoopListener {
-  const maxInFlight = options.maxInFlight ?? 32;
-  if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new RangeError('maxInFlight must be a positive integer');
-  if (options.codec === undefined || typeof options.service !== 'function') {
-    throw new TypeError('serve() needs a codec and a service function');
-  }
+  const maxInFlight = checkServeOptions(options, 'serve()');
   return loop.listen(
     addr,
     (conn) => {
@@ -265,4 +263,36 @@ export function serve<Req, Res>(
     },
     options,
   );
+}
+
+/** Checks what serve() and serveStream() share; returns maxInFlight. */
+function checkServeOptions<Req, Res>(options: ServeOptions<Req, Res>, what: string): number {
+  const maxInFlight = options.maxInFlight ?? 32;
+  if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new RangeError('maxInFlight must be a positive integer');
+  if (options.codec === undefined || typeof options.service !== 'function') {
+    throw new TypeError(`${what} needs a codec and a service function`);
+  }
+  return maxInFlight;
+}
+
+/**
+ * Serves one stream that is already connected (the connection inetd
+ * passes, one made with `TcpStream.connect`) exactly as {@link serve}
+ * serves each connection it accepts: same codec, service, ordering and
+ * `idleTimeoutMs`. The listener's own options (`maxConnections`, backlog,
+ * address reuse) do not apply. `options.onClose` says when it is over.
+ *
+ * @returns the loop connection, already open
+ */
+export function serveStream<Req, Res>(loop: EventLoop, stream: StreamSocket, options: ServeOptions<Req, Res>): Connection {
+  const maxInFlight = checkServeOptions(options, 'serveStream()');
+  checkListenOptions(options);
+  // The session needs the connection, so the connection is adopted with no
+  // handler first; the handler takes over before the loop's next turn.
+  const conn = loop.adopt(stream, {});
+  const session = new Session(loop, options, maxInFlight, conn);
+  conn.handler = session;
+  if (options.idleTimeoutMs !== undefined) conn.watchIdle(options.idleTimeoutMs);
+  options.onConnect?.(session.ctx);
+  return conn;
 }
