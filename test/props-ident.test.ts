@@ -74,7 +74,7 @@ const hostileChar = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom('\ud800', '\udbff', '\udc00', '\udfff') },
   { weight: 1, arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }) },
 );
-const hostileText = fc.array(hostileChar, { maxLength: 40 }).map(join);
+const hostileText = fc.array(hostileChar, { maxLength: 40, size: 'max' }).map(join);
 /** Hostile text, sometimes repeated far past the reply cap. */
 const longHostileText = fc.oneof(
   hostileText,

@@ -34,8 +34,8 @@ type Op =
   | { op: 'clear' };
 
 const pick: fc.Arbitrary<Pick> = fc.oneof(
-  { weight: 4, arbitrary: fc.nat().map((n): Pick => ({ from: 'live', n })) },
-  { weight: 3, arbitrary: fc.nat().map((n): Pick => ({ from: 'seen', n })) },
+  { weight: 4, arbitrary: fc.nat({ max: 1023 }).map((n): Pick => ({ from: 'live', n })) },
+  { weight: 3, arbitrary: fc.nat({ max: 1023 }).map((n): Pick => ({ from: 'seen', n })) },
   {
     weight: 1,
     arbitrary: fc
@@ -52,7 +52,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.boolean().map((changeFirst): Op => ({ op: 'vacant', changeFirst })) },
   { weight: 1, arbitrary: fc.constant<Op>({ op: 'clear' }) },
 );
-const ops = fc.array(op, { maxLength: 150 });
+const ops = fc.array(op, { maxLength: 150, size: 'max' });
 
 /** The documented behaviour: a Map, a LIFO free list and a capacity. */
 class SlabModel {
@@ -187,28 +187,44 @@ function run(sequence: readonly Op[], afterStep: (slab: Slab<object>, model: Sla
   }
 }
 
+/**
+ * Runs `sequence`, calling `check` after every step with a `fail` that
+ * records a mismatch; returns the first few. (Plain comparisons per step and
+ * one expect per case keep a case cheap enough to run and shrink often.)
+ */
+function mismatches(
+  sequence: readonly Op[],
+  check: (fail: (what: string) => void, slab: Slab<object>, model: SlabModel, step: Op, result: unknown) => void,
+): string[] {
+  const found: string[] = [];
+  run(sequence, (slab, model, step, result) => {
+    if (found.length < 5) check((what) => found.push(`after ${step.op}: ${what}`), slab, model, step, result);
+  });
+  return found;
+}
+
+const sameList = <T>(a: readonly T[], b: readonly T[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+
 describe('Slab properties', () => {
   it('get, has, length, remove and tryRemove agree with a Map after every step', () => {
     fc.assert(
       fc.property(ops, (sequence) => {
-        run(sequence, (slab, model, step, result) => {
+        const found = mismatches(sequence, (fail, slab, model, step, result) => {
           const r = result as Record<string, unknown>;
-          if (step.op === 'insert') expect(r.wasLive, 'insert handed out a key that holds a value').toBe(false);
+          if (step.op === 'insert' && r.wasLive) fail(`insert handed out key ${String(r.key)}, which holds a value`);
           if (step.op === 'remove') {
-            if (r.live) expect(r.returned).toBe(r.expected);
-            else expect(r.threw).toBeInstanceOf(RangeError);
+            if (r.live && r.returned !== r.expected) fail('remove returned another value');
+            if (!r.live && !(r.threw instanceof RangeError)) fail('remove of a vacant key did not throw RangeError');
           }
-          if (step.op === 'tryRemove') expect(r.returned).toBe(r.expected);
-          if (step.op === 'get') {
-            expect(r.returned).toBe(r.expected);
-            expect(r.has).toBe(r.live);
-          }
-          expect(slab.length).toBe(model.values.size);
+          if (step.op === 'tryRemove' && r.returned !== r.expected) fail('tryRemove returned another value');
+          if (step.op === 'get' && (r.returned !== r.expected || r.has !== r.live)) fail('get/has disagree with the Map');
+          if (slab.length !== model.values.size) fail(`length ${slab.length}, Map size ${model.values.size}`);
           for (const key of probeKeys(model)) {
-            expect(slab.get(key)).toBe(model.values.get(key));
-            expect(slab.has(key)).toBe(model.values.has(key));
+            if (slab.get(key) !== model.values.get(key)) fail(`get(${key}) disagrees with the Map`);
+            if (slab.has(key) !== model.values.has(key)) fail(`has(${key}) is ${slab.has(key)}`);
           }
         });
+        expect(found).toEqual([]);
       }),
       params(),
     );
@@ -217,13 +233,14 @@ describe('Slab properties', () => {
   it('insert takes the most recently freed key first, else capacity, and nextKey says which', () => {
     fc.assert(
       fc.property(ops, (sequence) => {
-        run(sequence, (slab, model, step, result) => {
+        const found = mismatches(sequence, (fail, slab, model, step, result) => {
           if (step.op === 'insert') {
             const r = result as { key: number; predicted: number };
-            expect(r.key).toBe(r.predicted);
+            if (r.key !== r.predicted) fail(`insert returned key ${r.key}, the policy says ${r.predicted}`);
           }
-          expect(slab.nextKey).toBe(model.nextKey());
+          if (slab.nextKey !== model.nextKey()) fail(`nextKey ${slab.nextKey}, the policy says ${model.nextKey()}`);
         });
+        expect(found).toEqual([]);
       }),
       params(),
     );
@@ -232,14 +249,23 @@ describe('Slab properties', () => {
   it('a failed remove (vacant, out-of-range or non-integer key) changes nothing', () => {
     fc.assert(
       fc.property(ops, pick, (sequence, bad) => {
-        run(sequence, (slab, model) => {
+        const found = mismatches(sequence, (fail, slab, model) => {
           const key = model.keyOf(bad);
           if (model.values.has(key)) return;
-          const before = { entries: [...slab.entries()], nextKey: slab.nextKey, capacity: slab.capacity };
-          expect(() => slab.remove(key)).toThrow(RangeError);
-          expect(slab.tryRemove(key)).toBeUndefined();
-          expect({ entries: [...slab.entries()], nextKey: slab.nextKey, capacity: slab.capacity }).toEqual(before);
+          const snapshot = (): string => JSON.stringify({ keys: [...slab.keys()], nextKey: slab.nextKey, capacity: slab.capacity, length: slab.length });
+          const values = [...slab.valuesInOrder()];
+          const before = snapshot();
+          let threw: unknown = null;
+          try {
+            slab.remove(key);
+          } catch (err) {
+            threw = err;
+          }
+          if (!(threw instanceof RangeError)) fail(`remove(${key}) of a vacant key did not throw RangeError`);
+          if (slab.tryRemove(key) !== undefined) fail(`tryRemove(${key}) of a vacant key returned a value`);
+          if (snapshot() !== before || !sameList([...slab.valuesInOrder()], values)) fail(`remove(${key}) changed the slab`);
         });
+        expect(found).toEqual([]);
       }),
       params(),
     );
@@ -248,14 +274,16 @@ describe('Slab properties', () => {
   it('entries, keys and valuesInOrder list exactly the live values in ascending key order', () => {
     fc.assert(
       fc.property(ops, (sequence) => {
-        run(sequence, (slab, model) => {
+        const found = mismatches(sequence, (fail, slab, model) => {
           const expected = model.sorted();
+          const keys = expected.map(([k]) => k);
+          const values = expected.map(([, v]) => v);
           const entries = [...slab];
-          expect(entries.map(([k]) => k)).toEqual(expected.map(([k]) => k));
-          entries.forEach(([, v], i) => expect(v).toBe(expected[i][1]));
-          expect([...slab.keys()]).toEqual(expected.map(([k]) => k));
-          [...slab.valuesInOrder()].forEach((v, i) => expect(v).toBe(expected[i][1]));
+          if (!sameList(entries.map(([k]) => k), keys) || !sameList(entries.map(([, v]) => v), values)) fail('entries differ');
+          if (!sameList([...slab.keys()], keys)) fail(`keys ${[...slab.keys()]}, expected ${keys}`);
+          if (!sameList([...slab.valuesInOrder()], values)) fail('valuesInOrder differs');
         });
+        expect(found).toEqual([]);
       }),
       params(),
     );
@@ -264,17 +292,19 @@ describe('Slab properties', () => {
   it('a vacant entry inserts under the key it announced, and once the slab changed it throws and inserts nothing', () => {
     fc.assert(
       fc.property(ops, (sequence) => {
-        run(sequence, (slab, _model, step, result) => {
+        const found = mismatches(sequence, (fail, slab, _model, step, result) => {
           if (step.op !== 'vacant') return;
           const r = result as { announced: number; key: number | null; threw: unknown; before: [number, object][] };
           if (step.changeFirst) {
-            expect(r.threw).toBeInstanceOf(Error);
-            expect([...slab.entries()]).toEqual(r.before);
+            if (!(r.threw instanceof Error)) fail('a stale vacant entry inserted');
+            const now = [...slab.entries()];
+            if (!sameList(now.map(([k]) => k), r.before.map(([k]) => k))) fail('a stale vacant entry changed the slab');
           } else {
-            expect(r.threw).toBeNull();
-            expect(r.key).toBe(r.announced);
+            if (r.threw !== null) fail(`a fresh vacant entry threw: ${String(r.threw)}`);
+            if (r.key !== r.announced) fail(`vacant entry announced key ${r.announced}, inserted under ${r.key}`);
           }
         });
+        expect(found).toEqual([]);
       }),
       params(),
     );
@@ -283,9 +313,10 @@ describe('Slab properties', () => {
   it('capacity is the most values held at once since the last clear: freed keys are used before the slab grows', () => {
     fc.assert(
       fc.property(ops, (sequence) => {
-        run(sequence, (slab, model) => {
-          expect(slab.capacity).toBe(model.peak);
+        const found = mismatches(sequence, (fail, slab, model) => {
+          if (slab.capacity !== model.peak) fail(`capacity ${slab.capacity}, most held at once ${model.peak}`);
         });
+        expect(found).toEqual([]);
       }),
       params(),
     );
