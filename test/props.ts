@@ -4,11 +4,12 @@
  * Each property runs a modest number of generated cases so that a file
  * finishes in a couple of seconds. Seeds are random, so every run explores
  * new inputs; when a property fails, fast-check prints the seed and the
- * path of the shrunk counterexample. To replay exactly that case, run the
- * file again with them in the environment:
+ * path of the shrunk counterexample. To replay exactly that case, run that
+ * one test again with them in the environment (the path belongs to one
+ * property, hence `-t`):
  *
  * ```sh
- * PROPS_SEED=-1819918769 PROPS_PATH='42:1:0' npx vitest run test/props-slab.test.ts
+ * PROPS_SEED=-1819918769 PROPS_PATH='42:1:0' npx vitest run test/props-slab.test.ts -t 'nextKey'
  * ```
  *
  * `PROPS_RUNS` raises (or lowers) the number of cases for a longer search.
