@@ -16,7 +16,7 @@ export interface Timer {
   readonly callback: () => void;
   /** Position in the heap, -1 when not in it. */
   index: number;
-  /** The runDue pass that added it (0 outside one): such timers wait. */
+  /** The runDue pass that added or last rescheduled it (0 outside one): such timers wait. */
   born: number;
 }
 
@@ -82,6 +82,11 @@ export class TimerHeap {
     if (timer === undefined) return false;
     const old = timer.deadline;
     timer.deadline = deadline;
+    // Moved by a callback of the running pass: like a timer added there, it
+    // waits for the next runDue when it is due, so an interval that moves
+    // itself (or two that move each other) into the past cannot keep runDue
+    // from returning.
+    if (this.runningPass !== 0) timer.born = this.runningPass;
     if (timer.index < 0) return true; // held back; re-inserted after the pass
     if (deadline < old) this.up(timer.index);
     else this.down(timer.index);
@@ -96,8 +101,9 @@ export class TimerHeap {
   /**
    * Runs every timer due at `now`, in deadline order. Intervals are re-armed
    * from their previous deadline (no drift), but never into the past.
-   * Timers added by a callback with a deadline of `now` or earlier wait for
-   * the next call, so a timer that re-adds itself cannot starve I/O.
+   * Timers added or rescheduled by a callback with a deadline of `now` or
+   * earlier wait for the next call, so a timer that re-adds or reschedules
+   * itself cannot starve I/O.
    */
   runDue(now: number, onError: (err: unknown) => void): void {
     const pass = ++this.pass;

@@ -247,6 +247,25 @@ describe('userReply', () => {
     expect(Buffer.byteLength(reply)).toBeLessThanOrEqual(limit);
     expect(Buffer.byteLength(reply)).toBeGreaterThan(limit - 3);
   });
+
+  // Found by test/props-ident.test.ts: the cap used to drop every trailing
+  // U+FFFD after the cut, taking the whole user id with it when it was made
+  // of U+FFFD (what invalid UTF-8 decodes to) or of lone surrogates.
+  it('keeps a long user id of U+FFFD characters up to the cap instead of dropping it whole', () => {
+    const head = '6193, 23 : USERID : UNIX : ';
+    const fit = (MAX_REPLY_OCTETS - 2 - head.length) / 3;
+    const reply = userReply('6193, 23', 'UNIX', undefined, '\ufffd'.repeat(300));
+    expect(reply).toBe(head + '\ufffd'.repeat(fit));
+    expect(wireOctets(reply)).toBe(MAX_REPLY_OCTETS);
+  });
+
+  it('keeps a long user id of lone surrogates up to the cap (sent as U+FFFD) instead of dropping it whole', () => {
+    const head = '6193, 23 : USERID : UNIX : ';
+    const fit = (MAX_REPLY_OCTETS - 2 - head.length) / 3;
+    const reply = userReply('6193, 23', 'UNIX', undefined, '\ud800'.repeat(300));
+    expect(Buffer.from(reply, 'utf8').equals(Buffer.from(head + '\ufffd'.repeat(fit), 'utf8'))).toBe(true);
+    expect(wireOctets(reply)).toBe(MAX_REPLY_OCTETS);
+  });
 });
 
 describe('clean', () => {

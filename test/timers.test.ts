@@ -563,6 +563,57 @@ describe('TimerHeap: timers added from a callback', () => {
     expect(log).toContain('b');
   });
 
+  // Found by test/props-timers.test.ts: a timer moved into the past by a
+  // callback ran again in the same pass, so these runDue calls never
+  // returned. Each callback gives up after 100 runs so that a regression
+  // fails here instead of hanging.
+  it('an interval that reschedules itself into the past from its callback runs once per runDue', () => {
+    const heap = new TimerHeap();
+    let runs = 0;
+    const id = heap.add(0, 10, () => {
+      if (++runs > 100) throw new Error('runDue keeps running the rescheduled interval');
+      heap.reschedule(id, 0);
+    });
+    heap.runDue(5, failOnError);
+    expect(runs).toBe(1);
+    heap.runDue(5, failOnError);
+    expect(runs).toBe(2);
+  });
+
+  it('two intervals that reschedule each other into the past take turns, one per runDue', () => {
+    const heap = new TimerHeap();
+    const log: string[] = [];
+    const ids: number[] = [];
+    // a is due first; each moves the other to deadline 0.
+    ['a', 'b'].forEach((name, i) => {
+      ids.push(
+        heap.add(i, 10, () => {
+          if (log.push(name) > 100) throw new Error('runDue keeps running the rescheduled intervals');
+          heap.reschedule(ids[1 - i], 0);
+        }),
+      );
+    });
+    heap.runDue(5, failOnError);
+    expect(log).toEqual(['a']);
+    heap.runDue(5, failOnError);
+    expect(log).toEqual(['a', 'b']);
+  });
+
+  it('a timer rescheduled into the past by another callback runs in the next runDue', () => {
+    const heap = new TimerHeap();
+    const log: string[] = [];
+    const later = heap.add(1000, 0, () => log.push('later'));
+    heap.add(10, 0, () => {
+      log.push('a');
+      heap.reschedule(later, 0);
+    });
+    heap.runDue(20, failOnError);
+    expect(log).toEqual(['a']);
+    expect(heap.nextDeadline()).toBe(0);
+    heap.runDue(20, failOnError);
+    expect(log).toEqual(['a', 'later']);
+  });
+
   it('a timer added by a callback with a future deadline does not run early', () => {
     const heap = new TimerHeap();
     const log: string[] = [];

@@ -88,8 +88,12 @@ export function userReply(pair: string, opsys: string, charset: string | undefin
 function cap(line: string): string {
   const limit = MAX_REPLY_OCTETS - 2;
   if (Buffer.byteLength(line) <= limit) return line;
-  let out = Buffer.from(line).subarray(0, limit).toString('utf8');
-  // A cut through a multi-byte character decodes to U+FFFD: drop it.
-  while (Buffer.byteLength(out) > limit || out.endsWith('\ufffd')) out = out.slice(0, -1);
-  return out;
+  const bytes = Buffer.from(line, 'utf8');
+  // Cut at the start of the character the limit falls in: back up over
+  // UTF-8 continuation octets (10xxxxxx). Looking at the octets, not for a
+  // trailing U+FFFD in the decoded text, keeps U+FFFD characters (and lone
+  // surrogates, which encode as U+FFFD) that were whole before the cut.
+  let end = limit;
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
+  return bytes.toString('utf8', 0, end);
 }
