@@ -18,13 +18,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #define SQ_ENTRIES 4096
 #define CQ_ENTRIES 16384
+#ifndef NBUF
 #define NBUF 2048        /* provided buffers; a power of two (ring size) */
+#endif
 #define BUFSZ 16384      /* one 16 KiB message fits one buffer */
 #define BGID 0
 #define PAUSE_AT 32      /* buffers queued on one connection before its recv stops */
@@ -32,7 +35,7 @@
 /* user_data: op (8 bits) | fd (24 bits) | generation (32 bits). The
  * generation tells a completion for a connection that has since been freed
  * (and its fd number reused) from one for the live connection. */
-enum { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_CANCEL };
+enum { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_CANCEL, OP_SIGNAL };
 #define UD(op, fd, gen) (((uint64_t)(op) << 56) | ((uint64_t)(fd) << 32) | (gen))
 
 typedef struct {
@@ -64,10 +67,8 @@ static int nconns_cap;
 static uint32_t gen_counter;
 static uint64_t *waiters; /* (fd, gen) keys of connections stopped by -ENOBUFS */
 static int nwaiters, waiters_cap;
-static volatile sig_atomic_t stop;
+static int stop;
 static const char *setup_name;
-
-static void on_signal(int sig) { (void)sig; stop = 1; }
 
 static void die(const char *what, int err) {
   fprintf(stderr, "c-uring-echo: %s: %s\n", what, strerror(err));
@@ -262,16 +263,22 @@ static void on_send(conn_t *c, struct io_uring_cqe *cqe) {
   }
 }
 
-/* Re-arms connections stopped by -ENOBUFS once enough buffers are back. */
+/* Re-arms connections stopped by -ENOBUFS once enough buffers are back:
+ * no more of them than there are free buffers, oldest first, so they do
+ * not all race for a few buffers and fail again. */
 static void wake_waiters(void) {
-  int i = 0;
-  while (i < nwaiters && NBUF - bufs_held >= NBUF / 8) {
+  int i = 0, budget = NBUF - bufs_held;
+  if (budget < NBUF / 8) return;
+  while (i < nwaiters && budget > 0) {
     uint64_t k = waiters[i++];
     int fd = (int)((k >> 32) & 0xffffff);
     conn_t *c = fd < nconns_cap ? conns[fd] : NULL;
     if (c == NULL || c->gen != (uint32_t)k) continue;
     c->waiting = 0;
-    if (!c->closing && !c->recv_armed) arm_recv(c);
+    if (!c->closing && !c->recv_armed) {
+      arm_recv(c);
+      budget--;
+    }
   }
   memmove(waiters, waiters + i, (size_t)(nwaiters - i) * sizeof *waiters);
   nwaiters -= i;
@@ -327,6 +334,7 @@ static void setup(void) {
   static const struct { int op; const char *name; } need[] = {
     {IORING_OP_ACCEPT, "IORING_OP_ACCEPT"}, {IORING_OP_RECV, "IORING_OP_RECV"},
     {IORING_OP_SEND, "IORING_OP_SEND"}, {IORING_OP_ASYNC_CANCEL, "IORING_OP_ASYNC_CANCEL"},
+    {IORING_OP_READ, "IORING_OP_READ"},
   };
   for (size_t i = 0; i < sizeof need / sizeof *need; i++) {
     if (need[i].op > probe->last_op || !(probe->ops[need[i].op].flags & IO_URING_OP_SUPPORTED)) {
@@ -357,9 +365,22 @@ int main(int argc, char **argv) {
     printf("ok: %s\n", setup_name);
     return 0;
   }
-  struct sigaction sa_sig = {.sa_handler = on_signal}; /* no SA_RESTART: the wait returns EINTR */
-  sigaction(SIGINT, &sa_sig, NULL);
-  sigaction(SIGTERM, &sa_sig, NULL);
+  /* SIGINT and SIGTERM arrive as a read completing on a signalfd, so the
+   * one blocking call stays io_uring_enter and no signal can slip in
+   * between a flag check and the wait. */
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  sigprocmask(SIG_BLOCK, &mask, NULL);
+  int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+  static struct signalfd_siginfo si;
+  struct io_uring_sqe *s = get_sqe();
+  s->opcode = IORING_OP_READ;
+  s->fd = sfd;
+  s->addr = (uint64_t)(uintptr_t)&si;
+  s->len = sizeof si;
+  s->user_data = UD(OP_SIGNAL, 0, 0);
   int port = argc > 1 ? atoi(argv[1]) : 7100;
   const char *host = argc > 2 ? argv[2] : "127.0.0.1";
   int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -393,7 +414,8 @@ int main(int argc, char **argv) {
       int op = (int)(ud >> 56), fd = (int)((ud >> 32) & 0xffffff);
       conn_t *c = fd < nconns_cap ? conns[fd] : NULL;
       if (c != NULL && c->gen != (uint32_t)ud) c = NULL; /* the fd now belongs to another */
-      if (op == OP_ACCEPT) on_accept(lfd, cqe);
+      if (op == OP_SIGNAL) stop = 1;
+      else if (op == OP_ACCEPT) on_accept(lfd, cqe);
       else if (op == OP_RECV && cqe->res == -EINVAL) {
         fprintf(stderr, "c-uring-echo: multishot recv refused (IORING_RECV_MULTISHOT needs Linux 6.0+)\n");
         return 1;
@@ -413,6 +435,7 @@ int main(int argc, char **argv) {
   free(conns);
   free(waiters);
   close(lfd);
+  close(sfd);
   close(ring_fd);
   return 0;
 }
