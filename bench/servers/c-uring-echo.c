@@ -287,7 +287,7 @@ static void wake_waiters(void) {
 static void setup(void) {
   /* The cheapest completion mode the kernel accepts, newest first. */
   static const struct { unsigned flags; const char *name; } modes[] = {
-    {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, "SINGLE_ISSUER|DEFER_TASKRUN"},
+    {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, "SINGLE_ISSUER + DEFER_TASKRUN"},
     {IORING_SETUP_COOP_TASKRUN, "COOP_TASKRUN"},
     {0, "no task-run flags"},
   };
