@@ -195,7 +195,7 @@ static void on_accept(int lfd, struct io_uring_cqe *cqe) {
   }
   conn_t *c = calloc(1, sizeof *c);
   c->fd = fd;
-  c->gen = ++gen_counter;
+  c->gen = ++gen_counter ? gen_counter : ++gen_counter; /* 0 marks no connection */
   c->q_head = c->q_tail = -1;
   conns[fd] = c;
   arm_recv(c);
