@@ -221,7 +221,10 @@ static void recv_ended(conn_t *c, int res) {
     return;
   }
   if (res == -ENOBUFS) return wait_for_bufs(c); /* the bytes wait in the socket */
-  if (!c->paused) arm_recv(c); /* re-armed once its queue drains otherwise */
+  /* Paused: the send that drains the queue re-arms it, unless the queue
+   * drained before this cancellation landed; then nothing else will. */
+  if (c->paused && c->q_len == 0) c->paused = 0;
+  if (!c->paused) arm_recv(c);
 }
 
 static void on_recv(conn_t *c, struct io_uring_cqe *cqe) {
