@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The benchmark matrix: edgeloop (run and attach mode) against node:net, Bun
-// and a C epoll reference, side by side in one run, rounds interleaved.
+// The benchmark matrix: edgeloop (run and attach mode) against node:net, Bun,
+// a C epoll reference and (where the kernel has what it needs) a C io_uring
+// reference, side by side in one run, rounds interleaved.
 //
 //   npm run bench                 full matrix (about 15 minutes)
 //   npm run bench -- --quick      one short round of everything (under 2 minutes)
@@ -58,19 +59,28 @@ function fail(msg) {
 
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 
-/** Builds the C programs and the package if needed. */
+/**
+ * Builds the C programs and the package if needed. Returns why an optional
+ * program could not be built (its name -> reason); the others must build.
+ */
 function build() {
   fs.mkdirSync(BUILD, { recursive: true });
   const cc = process.env.CC ?? 'cc';
-  for (const [src, out] of [
+  const failed = {};
+  for (const [src, out, optional] of [
     ['loadgen.c', 'loadgen'],
     ['servers/c-echo.c', 'c-echo'],
+    // Needs linux/io_uring.h recent enough for buffer rings (Linux 5.19+ headers).
+    ['servers/c-uring-echo.c', 'c-uring-echo', true],
     ['syscall-cost.c', 'syscall-cost'],
   ]) {
     const srcPath = path.join(__dirname, src);
     const outPath = path.join(BUILD, out);
     if (!fs.existsSync(outPath) || fs.statSync(outPath).mtimeMs < fs.statSync(srcPath).mtimeMs) {
-      execFileSync(cc, ['-O2', '-Wall', '-o', outPath, srcPath], { stdio: 'inherit' });
+      const r = spawnSync(cc, ['-O2', '-Wall', '-o', outPath, srcPath], { stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8' });
+      if (r.status !== 0 && optional) failed[out] = `${src} did not compile: ${(r.stderr ?? '').trim().split('\n').find((l) => l.includes('error')) ?? `exit ${r.status}`}`;
+      else if (r.status !== 0) fail(`${src} did not compile:\n${r.stderr ?? r.error}`);
+      else if (r.stderr) process.stderr.write(r.stderr);
     }
   }
   if (!fs.existsSync(path.join(ROOT, 'dist', 'cli', 'echo.js'))) {
@@ -78,6 +88,20 @@ function build() {
   }
   // Loads the addon (building it if missing) before anything is timed.
   execFileSync(process.execPath, ['-e', `require(${JSON.stringify(ROOT)})`], { stdio: 'inherit' });
+  return failed;
+}
+
+/**
+ * Whether the C io_uring server can run here: its --probe sets up a ring,
+ * checks the opcodes it uses and registers a buffer ring. Resolves to
+ * { ok: true, mode } or { ok: false, reason }.
+ */
+function uringProbe(buildFailed) {
+  if (buildFailed['c-uring-echo']) return { ok: false, reason: buildFailed['c-uring-echo'] };
+  const r = spawnSync(path.join(BUILD, 'c-uring-echo'), ['--probe'], { encoding: 'utf8', timeout: 10000 });
+  if (r.status === 0) return { ok: true, mode: r.stdout.trim().replace(/^ok: /, '') };
+  const why = `${r.stderr ?? ''}${r.stdout ?? ''}`.trim().replace(/^c-uring-echo: /, '');
+  return { ok: false, reason: why || (r.error ? r.error.message : `probe exited with ${r.status ?? r.signal}`) };
 }
 
 function bunPath() {
@@ -88,7 +112,7 @@ function bunPath() {
 }
 
 /** The echo servers; each prints a line with its port once listening. */
-function echoServers(bun) {
+function echoServers(bun, uring) {
   const node = process.execPath;
   const echo = path.join(ROOT, 'dist', 'cli', 'echo.js');
   const list = [
@@ -98,6 +122,7 @@ function echoServers(bun) {
     { name: 'C epoll', cmd: [path.join(BUILD, 'c-echo'), '0'] },
   ];
   if (bun) list.splice(3, 0, { name: 'Bun.listen', cmd: [bun, path.join(__dirname, 'servers', 'bun-echo.js'), '0'] });
+  if (uring.ok) list.push({ name: 'C io_uring', cmd: [path.join(BUILD, 'c-uring-echo'), '0'] });
   return list;
 }
 
@@ -343,7 +368,7 @@ async function waitPort(port) {
   throw new Error(`nothing listens on ${port}`);
 }
 
-function machineFacts(bun) {
+function machineFacts(bun, uring) {
   const cpu = os.cpus()[0]?.model ?? 'unknown';
   const v = (cmd, args) => {
     try {
@@ -360,6 +385,8 @@ function machineFacts(bun) {
     node: process.version,
     bun: bun ? v(bun, ['--version']) : 'not found (skipped)',
     cc: v(process.env.CC ?? 'cc', ['--version']),
+    // A '|' in the probe's words would split the Markdown table cell.
+    'C io_uring': (uring.ok ? `available (${uring.mode})` : `not available (${uring.reason})`).replace(/\|/g, '/'),
   };
 }
 
@@ -413,6 +440,9 @@ function targets(table, memory, gc, ident) {
     const ratio = median(e[64].map((r) => r.queries_per_s)) / median(o[64].map((r) => r.queries_per_s));
     check(ratio >= 20, `ident queries/s with 64 clients at least 20x oidentd: ${fmt(ratio, 1)}x`);
   } else check(null, 'ident vs oidentd: oidentd not installed');
+  const uring = table.b['C io_uring'];
+  if (uring) lines.push(`- info: (b) C io_uring CPU/msg as a ratio to C epoll, the bound the io_uring backend works against: ${fmt(uring.cpu / table.b['C epoll'].cpu, 2)}x (${fmt(uring.cpu, 2)} vs ${fmt(table.b['C epoll'].cpu, 2)} µs)`);
+  else lines.push('- info: (b) C io_uring vs C epoll: C io_uring not measured in this run');
   return lines;
 }
 
@@ -526,13 +556,14 @@ async function main() {
     return;
   }
   for (const tool of ['taskset', 'prlimit']) if (!has(tool)) fail(`${tool} is needed (Debian package util-linux)`);
-  build();
+  const uring = uringProbe(build());
   const bun = bunPath();
   if (!bun) process.stderr.write('bench: Bun not found (set BUN or put bun on PATH); its column is skipped\n');
-  const servers = echoServers(bun);
+  if (!uring.ok) process.stderr.write(`bench: C io_uring not available (${uring.reason}); its column is skipped\n`);
+  const servers = echoServers(bun, uring);
   const identPeers = has('oidentd') ? 2 : 1;
   steps = opts.rounds * CELLS.length * servers.length + servers.length + 3 + opts.rounds * identPeers * 2;
-  const facts = machineFacts(bun);
+  const facts = machineFacts(bun, uring);
   const echo = await echoMatrix(opts, servers);
   const memory = await memoryMatrix(opts, servers);
   const gc = gcCheck();

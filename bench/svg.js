@@ -3,7 +3,7 @@
 'use strict';
 const fs = require('node:fs');
 
-const COLORS = ['#1f6feb', '#58a6ff', '#8b949e', '#d29922', '#3fb950', '#a371f7'];
+const COLORS = ['#1f6feb', '#58a6ff', '#8b949e', '#d29922', '#3fb950', '#a371f7', '#db61a2', '#f85149'];
 
 function esc(s) {
   return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -35,11 +35,17 @@ function panel(y0, title, unit, rows, names) {
 function writeSvg(file, names, table, cells, memory, facts) {
   const parts = [];
   let y = 10;
+  // The legend wraps: five entries fit the 900 px width per row.
+  const perRow = 5;
   const legend = names
-    .map((n, i) => `<rect x="${20 + i * 165}" y="${y + 30}" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/><text x="${36 + i * 165}" y="${y + 40}" font-size="12">${esc(n)}</text>`)
+    .map((n, i) => {
+      const x = 20 + (i % perRow) * 165;
+      const ly = y + 30 + Math.floor(i / perRow) * 20;
+      return `<rect x="${x}" y="${ly}" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/><text x="${x + 16}" y="${ly + 10}" font-size="12">${esc(n)}</text>`;
+    })
     .join('\n');
   parts.push(`<text x="20" y="${y + 16}" font-size="18" font-weight="bold">edgeloop echo benchmark: lower is better</text>`, legend);
-  y += 56;
+  y += 56 + (Math.ceil(names.length / perRow) - 1) * 20;
   const [cpu, h1] = panel(
     y,
     'Server CPU µs per message (median)',
