@@ -5,7 +5,6 @@
 
 #include <errno.h>
 
-#include "addon.h"
 #include "args.h"
 #include "poll.h"
 
@@ -32,13 +31,12 @@ Napi::Function Pump::Define(Napi::Env env) {
 //          eventsCapacity)
 Pump::Pump(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Pump>(info) {
   Napi::Env env = info.Env();
-  Addon* addon = AddonOf(env);
-  if (info.Length() < 8 || !info[0].IsObject() ||
-      !info[0].As<Napi::Object>().InstanceOf(addon->poll_class.Value())) {
+  Poll* poll = info.Length() < 8 ? nullptr : Poll::FromValue(env, info[0]);
+  if (poll == nullptr) {
     ThrowType(env, "poll must be a NativePoll");
     return;
   }
-  selector_ = Napi::ObjectWrap<Poll>::Unwrap(info[0].As<Napi::Object>())->selector();
+  selector_ = poll->selector();
   poll_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
   uint8_t* b8;
   uint32_t* b32;

@@ -756,3 +756,72 @@ describe('hostile arrays for readv/writev (run in a child process, since they ma
     if (typeof res.n === 'number') expect(res.n).toBeLessThanOrEqual(res.lengthAfter);
   });
 });
+
+// Each test here is named after what the native fuzzer (scripts/fuzz-native.js)
+// or the review around it caught; those that crashed or hung the process
+// before the fix run in a child process.
+describe('defects found by fuzzing the native exports', () => {
+  const pumpArrays = `new Uint8Array(16), new Uint8Array(16), new Uint32Array(4), new Uint32Array(50), 4, 16, 8`;
+
+  it('a Pump given an object that only inherits from NativePoll throws TypeError instead of aborting', () => {
+    const r = runIsolated(`
+      try { new native.Pump(Object.create(native.Poll.prototype), ${pumpArrays}); console.log('returned'); }
+      catch (e) { console.log('threw ' + e.constructor.name); }
+    `);
+    expect(r.err).not.toContain('FATAL ERROR');
+    expect(r.signal).toBeNull();
+    expect(r.status, r.err).toBe(0);
+    expect(r.out.trim()).toBe('threw TypeError');
+  });
+
+  it('a Pump given null or a number as its poll throws TypeError instead of aborting', () => {
+    const r = runIsolated(`
+      for (const poll of [null, undefined, 7]) {
+        try { new native.Pump(poll, ${pumpArrays}); console.log('returned'); }
+        catch (e) { console.log('threw ' + e.constructor.name); }
+      }
+    `);
+    expect(r.err).not.toContain('FATAL ERROR');
+    expect(r.status, r.err).toBe(0);
+    expect(r.out.trim().split('\n')).toEqual(['threw TypeError', 'threw TypeError', 'threw TypeError']);
+  });
+
+  it('a Pump given a Pump disguised as a NativePoll (Poll as new.target) throws TypeError', () => {
+    // Reflect.construct gives the Pump Poll.prototype, so instanceof says
+    // Poll; before the type tag the second Pump drove the first one's
+    // memory as if it were a Poll's selector.
+    const r = runIsolated(`
+      const poll = new native.Poll();
+      const disguised = Reflect.construct(native.Pump, [poll, ${pumpArrays}], native.Poll);
+      console.log(disguised instanceof native.Poll);
+      try { new native.Pump(disguised, ${pumpArrays}); console.log('returned'); }
+      catch (e) { console.log('threw ' + e.constructor.name); }
+    `);
+    expect(r.status, r.err).toBe(0);
+    expect(r.out.trim().split('\n')).toEqual(['true', 'threw TypeError']);
+  });
+
+  it('addWaker refuses a state whose wake counter is already raised, so closing the poll cannot spin forever', () => {
+    const r = runIsolated(`
+      const poll = new native.Poll();
+      const state = new Int32Array(new SharedArrayBuffer(8)).fill(1);
+      try { poll.addWaker(1, state); console.log('returned'); }
+      catch (e) { console.log('threw ' + e.constructor.name); }
+      poll.close();
+      console.log('closed');
+    `);
+    expect(r.signal, 'the close hung').toBeNull();
+    expect(r.status, r.err).toBe(0);
+    expect(r.out.trim().split('\n')).toEqual(['threw RangeError', 'closed']);
+  });
+
+  it('addWaker refuses a state over an ArrayBuffer, which could be detached and freed while the poll holds it', () => {
+    const p = own(new Poll());
+    const n = p.native as unknown as { addWaker(token: number, state: unknown): number };
+    expectThrowsKind(() => n.addWaker(1, new Int32Array(2)), TypeError);
+    const resizable = new Int32Array(new ArrayBuffer(8, { maxByteLength: 64 } as never));
+    expectThrowsKind(() => n.addWaker(1, resizable), TypeError);
+    const fd = n.addWaker(1, new Int32Array(new SharedArrayBuffer(8)));
+    expect(fd).toBeGreaterThanOrEqual(0);
+  });
+});
