@@ -824,4 +824,28 @@ describe('defects found by fuzzing the native exports', () => {
     const fd = n.addWaker(1, new Int32Array(new SharedArrayBuffer(8)));
     expect(fd).toBeGreaterThanOrEqual(0);
   });
+
+  it('encodeUnix with an empty, detached path buffer encodes an unnamed address (no memcpy from null)', () => {
+    const empty = new Uint8Array(4);
+    structuredClone(empty.buffer, { transfer: [empty.buffer] });
+    expect(empty.length).toBe(0);
+    const s = slot();
+    for (const abstract of [false, true]) {
+      expect(native.encodeUnix(empty, abstract, s)).toBe(0);
+      const decoded = native.decodeAddress(s) as { family: string; path: Buffer };
+      expect(decoded.family).toBe('unix');
+      expect(decoded.path.length).toBe(0);
+    }
+  });
+
+  it('encodeUnix with a path that is a view of the slot itself encodes the path, not the cleared slot', () => {
+    const s = slot();
+    // The path's bytes sit where sun_path will go (slot header 8 + family 2).
+    const path = s.subarray(10, 20);
+    path.set(Buffer.from('/tmp/abcde'));
+    expect(native.encodeUnix(path, false, s)).toBe(0);
+    const decoded = native.decodeAddress(s) as { family: string; path: Buffer };
+    expect(decoded.family).toBe('unix');
+    expect(decoded.path.toString()).toBe('/tmp/abcde');
+  });
 });
