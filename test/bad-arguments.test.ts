@@ -880,3 +880,24 @@ describe('pump arrays that share memory', () => {
     expect(pump.flush(0, 0)).toBe(0);
   });
 });
+
+describe('netlink replies from a hostile peer', () => {
+  it.runIf(process.platform === 'linux')(
+    'diagReceive of an error record carrying INT_MIN reports it without negating an int (UBSan: signed overflow)',
+    () => {
+      // diagReceive parses whatever arrives on the fd it is given; here a
+      // socket pair stands in for the kernel.
+      const [a, b] = rawPair();
+      const msg = Buffer.alloc(36);
+      msg.writeUInt32LE(36, 0); // nlmsg_len
+      msg.writeUInt16LE(2, 4); // NLMSG_ERROR
+      msg.writeUInt32LE(7, 8); // nlmsg_seq
+      msg.writeInt32LE(-0x80000000, 16); // nlmsgerr.error
+      expect(native.write(b.fd, msg, 0, msg.length)).toBe(msg.length);
+      const out = new Uint32Array(7);
+      expect(native.diagReceive(a.fd, out)).toBe(1);
+      expect(out[0]).toBe(7);
+      expect(out[1]).toBe(0x80000000);
+    },
+  );
+});
