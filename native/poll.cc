@@ -66,9 +66,12 @@ Poll::~Poll() {
   selector_.Close();
 }
 
+// The selector's fd; once closed, -EBADF (open_result_ is 0 after a good
+// open, and 0 would name stdin), or the open's -errno if it failed.
 Napi::Value Poll::Fd(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(),
-                           selector_.fd() >= 0 ? selector_.fd() : open_result_);
+  int fd = selector_.fd();
+  if (fd < 0) fd = open_result_ < 0 ? open_result_ : -EBADF;
+  return Napi::Number::New(info.Env(), fd);
 }
 
 // The same error src/poll.ts throws for a closed Poll (TypeError, code
