@@ -45,6 +45,7 @@ class Poll : public Napi::ObjectWrap<Poll> {
   // True while the selector is open; otherwise throws ERR_POLL_CLOSED.
   bool CheckOpen(Napi::Env env);
   void StopWatching();
+  void ReleaseCallback();
   void CloseWakerState();
   static void OnUvReadable(uv_poll_t* handle, int status, int events);
   static void OnUvClosed(uv_handle_t* handle);
