@@ -29,9 +29,7 @@ Napi::Value UvBackendFd(const Napi::CallbackInfo& info) {
 }  // namespace
 
 Addon::Addon(Napi::Env env, Napi::Object exports) {
-  Napi::Function poll = Poll::Define(env);
-  poll_class = Napi::Persistent(poll);
-  exports.Set("Poll", poll);
+  exports.Set("Poll", Poll::Define(env));
   exports.Set("Pump", Pump::Define(env));
   ExportSysSocket(env, exports);
   ExportSysIo(env, exports);

@@ -16,8 +16,6 @@ class Addon : public Napi::Addon<Addon> {
   ~Addon() { fds.CloseAll(); }
 
   FdTable fds;
-  // The NativePoll class, so a Pump can check that it was given one.
-  Napi::FunctionReference poll_class;
 };
 
 // The instance for `env`.

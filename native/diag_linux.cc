@@ -130,7 +130,9 @@ Napi::Value DiagReceive(const Napi::CallbackInfo& info) {
       auto* e = static_cast<nlmsgerr*>(NLMSG_DATA(h));
       if (e->error == 0) continue;  // an ack, not an answer
       rec[0] = h->nlmsg_seq;
-      rec[1] = static_cast<uint32_t>(-e->error);
+      // Negated unsigned: the bytes came from whoever wrote to the fd, and
+      // -INT_MIN is not an int.
+      rec[1] = 0u - static_cast<uint32_t>(e->error);
       for (size_t k = 2; k < kRecord; k++) rec[k] = 0;
       count++;
     } else if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY) {

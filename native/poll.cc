@@ -31,10 +31,33 @@ Napi::Function Poll::Define(Napi::Env env) {
       });
 }
 
+namespace {
+
+// Marks objects constructed by Poll (see FromValue). Random, as the N-API
+// documentation asks, so that no other addon's tag can equal it.
+constexpr napi_type_tag kPollTag = {0x7c3f1d2a5e9b4c81ULL, 0xa4d2e6f08b1c3597ULL};
+
+}  // namespace
+
 // Construction never throws for a kernel failure: JS reads fd() and turns a
 // negative value into a SysError, so the errno name logic stays in one place.
 Poll::Poll(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Poll>(info) {
+  napi_type_tag_object(info.Env(), info.This(), &kPollTag);
   open_result_ = selector_.Open();
+}
+
+Poll* Poll::FromValue(Napi::Env env, napi_value value) {
+  // Only objects: the tag check converts anything else with ToObject,
+  // which throws for null and undefined.
+  napi_valuetype type;
+  bool tagged = false;
+  void* wrapped = nullptr;
+  if (napi_typeof(env, value, &type) != napi_ok || type != napi_object ||
+      napi_check_object_type_tag(env, value, &kPollTag, &tagged) != napi_ok || !tagged ||
+      napi_unwrap(env, value, &wrapped) != napi_ok) {
+    return nullptr;
+  }
+  return static_cast<Poll*>(wrapped);
 }
 
 Poll::~Poll() {
@@ -43,9 +66,12 @@ Poll::~Poll() {
   selector_.Close();
 }
 
+// The selector's fd; once closed, -EBADF (open_result_ is 0 after a good
+// open, and 0 would name stdin), or the open's -errno if it failed.
 Napi::Value Poll::Fd(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(),
-                           selector_.fd() >= 0 ? selector_.fd() : open_result_);
+  int fd = selector_.fd();
+  if (fd < 0) fd = open_result_ < 0 ? open_result_ : -EBADF;
+  return Napi::Number::New(info.Env(), fd);
 }
 
 // The same error src/poll.ts throws for a closed Poll (TypeError, code
@@ -121,6 +147,13 @@ Napi::Value Poll::Wait(const Napi::CallbackInfo& info) {
 // addWaker(token, state: Int32Array(2)) -> fd to wake through (>= 0) or
 // -errno. `state` is shared with every thread that may wake: [0] = closed,
 // [1] = wakes in progress (see CloseWakerState).
+//
+// The Poll keeps a pointer into `state` until the waker is removed, so its
+// memory must stay put: a SharedArrayBuffer can be neither detached nor
+// shrunk, an ArrayBuffer can be both (transferred away and freed, or resized
+// down), so only the first is taken. It must start at [0, 0]: a raised
+// in-progress count would make CloseWakerState wait for a wake that never
+// ends.
 Napi::Value Poll::AddWaker(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t token;
@@ -128,6 +161,19 @@ Napi::Value Poll::AddWaker(const Napi::CallbackInfo& info) {
   int32_t* state;
   if (!ArgTyped(info, 1, napi_int32_array, 2, &state, nullptr,
                 "waker state must be an Int32Array of length 2")) {
+    return env.Undefined();
+  }
+  napi_value buffer;
+  bool detachable = true;
+  if (napi_get_typedarray_info(env, info[1], nullptr, nullptr, nullptr, &buffer, nullptr) !=
+          napi_ok ||
+      napi_is_arraybuffer(env, buffer, &detachable) != napi_ok || detachable) {
+    ThrowType(env, "waker state must be an Int32Array over a SharedArrayBuffer");
+    return env.Undefined();
+  }
+  if (__atomic_load_n(&state[0], __ATOMIC_SEQ_CST) != 0 ||
+      __atomic_load_n(&state[1], __ATOMIC_SEQ_CST) != 0) {
+    ThrowRange(env, "waker state must start as [0, 0]");
     return env.Undefined();
   }
   if (waker_state_ != nullptr) return Napi::Number::New(env, -EEXIST);

@@ -20,6 +20,13 @@ class Poll : public Napi::ObjectWrap<Poll> {
   // The selector, for the Pump that drives this Poll's connections.
   Selector* selector() { return &selector_; }
 
+  // The Poll that `value` wraps, or nullptr. Checks the type tag every Poll
+  // gets when constructed: an object that only has Poll.prototype in its
+  // chain (Object.create, or Reflect.construct of another class with Poll as
+  // new.target) wraps nothing, or wraps some other class, and must never be
+  // cast to a Poll.
+  static Poll* FromValue(Napi::Env env, napi_value value);
+
  private:
   Napi::Value Register(const Napi::CallbackInfo& info);
   Napi::Value Reregister(const Napi::CallbackInfo& info);
@@ -38,6 +45,7 @@ class Poll : public Napi::ObjectWrap<Poll> {
   // True while the selector is open; otherwise throws ERR_POLL_CLOSED.
   bool CheckOpen(Napi::Env env);
   void StopWatching();
+  void ReleaseCallback();
   void CloseWakerState();
   static void OnUvReadable(uv_poll_t* handle, int status, int events);
   static void OnUvClosed(uv_handle_t* handle);

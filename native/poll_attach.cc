@@ -86,6 +86,14 @@ void Poll::StopWatching() {
   watcher_->data = nullptr;
   uv_close(reinterpret_cast<uv_handle_t*>(watcher_), OnUvClosed);
   watcher_ = nullptr;
+  ReleaseCallback();
+}
+
+// What attach() took besides the handle: the async context and the two
+// references. Released when the watcher stops and when the environment ends
+// with the poll still attached (the destructor that may follow then finds
+// no watcher, so it cannot do it).
+void Poll::ReleaseCallback() {
   if (async_context_ != nullptr) {
     napi_async_destroy(Env(), async_context_);
     async_context_ = nullptr;
@@ -133,6 +141,7 @@ void Poll::OnEnvCleanup(napi_async_cleanup_hook_handle handle, void* arg) {
     watch->finishing = handle;
     uv_close(reinterpret_cast<uv_handle_t*>(self->watcher_), OnUvClosed);
     self->watcher_ = nullptr;
+    self->ReleaseCallback();
   } else {
     napi_remove_async_cleanup_hook(handle);
   }

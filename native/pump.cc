@@ -5,7 +5,6 @@
 
 #include <errno.h>
 
-#include "addon.h"
 #include "args.h"
 #include "poll.h"
 
@@ -14,6 +13,13 @@ namespace edgeloop {
 namespace {
 
 constexpr uint32_t kInterestMask = kInterestReadable | kInterestWritable;
+
+// Whether the byte ranges [a, a + an) and [b, b + bn) share a byte.
+bool Overlap(const void* a, size_t an, const void* b, size_t bn) {
+  uintptr_t x = reinterpret_cast<uintptr_t>(a);
+  uintptr_t y = reinterpret_cast<uintptr_t>(b);
+  return x < y + bn && y < x + an;
+}
 
 }  // namespace
 
@@ -32,13 +38,12 @@ Napi::Function Pump::Define(Napi::Env env) {
 //          eventsCapacity)
 Pump::Pump(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Pump>(info) {
   Napi::Env env = info.Env();
-  Addon* addon = AddonOf(env);
-  if (info.Length() < 8 || !info[0].IsObject() ||
-      !info[0].As<Napi::Object>().InstanceOf(addon->poll_class.Value())) {
+  Poll* poll = info.Length() < 8 ? nullptr : Poll::FromValue(env, info[0]);
+  if (poll == nullptr) {
     ThrowType(env, "poll must be a NativePoll");
     return;
   }
-  selector_ = Napi::ObjectWrap<Poll>::Unwrap(info[0].As<Napi::Object>())->selector();
+  selector_ = poll->selector();
   poll_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
   uint8_t* b8;
   uint32_t* b32;
@@ -64,19 +69,38 @@ Pump::Pump(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Pump>(info) {
   key_mask_ = (1u << key_bits) - 1;
   read_budget_ = budget;
   ready_.resize(capacity);
+  Arrays a;
+  Load(env, &a);  // refuses overlapping arrays now rather than at the first turn
 }
 
 // The arrays are re-read every turn: one could have been detached (its
 // ArrayBuffer transferred) since, and then nothing may be written to it.
+//
+// No two may share memory. The write list is checked once, before the
+// sends, and then read again while records are written: a records array
+// over the write list would rewrite entries after their check (an offset
+// and length into an arena become a record's token and flags), and the
+// pump would send, or read into, memory past the arenas. Views of one
+// buffer are fine as long as they are disjoint; length-tracking views of a
+// resizable buffer can grow into each other, hence the check every call.
 bool Pump::Load(Napi::Env env, Arrays* a) {
   void* p[4];
   size_t len[4];
+  size_t bytes[4];
   for (int i = 0; i < 4; i++) {
     napi_typedarray_type type;
     if (napi_get_typedarray_info(env, arrays_ref_[i].Value(), &type, &len[i], &p[i],
                                  nullptr, nullptr) != napi_ok ||
         p[i] == nullptr || len[i] == 0) {
       return ThrowType(env, "a pump array was detached");
+    }
+    bytes[i] = len[i] * (type == napi_uint32_array ? sizeof(uint32_t) : 1);
+  }
+  for (int i = 0; i < 4; i++) {
+    for (int j = i + 1; j < 4; j++) {
+      if (Overlap(p[i], bytes[i], p[j], bytes[j])) {
+        return ThrowRange(env, "the pump's arrays must not overlap");
+      }
     }
   }
   *a = Arrays{static_cast<uint8_t*>(p[0]), len[0], static_cast<uint8_t*>(p[1]), len[1],

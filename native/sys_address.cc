@@ -114,14 +114,19 @@ Napi::Value EncodeUnix(const Napi::CallbackInfo& info) {
   }
   bool abstract = info.Length() > 1 && info[1].ToBoolean().Value();
   auto* un = reinterpret_cast<struct sockaddr_un*>(s.addr);
-  memset(un, 0, sizeof *un);
-  un->sun_family = AF_UNIX;
   size_t start = abstract ? 1 : 0;
   // A path needs room for its terminating NUL; an abstract name does not.
   size_t room = sizeof un->sun_path - start - (abstract ? 0 : 1);
   if (len > room) return Num(env, -ENAMETOOLONG);
-  if (!abstract && memchr(path, 0, len) != nullptr) return Num(env, -EINVAL);
-  memcpy(un->sun_path + start, path, len);
+  // Copied out before the slot is cleared: the path may be a view of the
+  // slot itself. An empty buffer's data may be null, which memcpy must not
+  // be given even for zero bytes.
+  char name[sizeof un->sun_path];
+  if (len > 0) memcpy(name, path, len);
+  if (!abstract && memchr(name, 0, len) != nullptr) return Num(env, -EINVAL);
+  memset(un, 0, sizeof *un);
+  un->sun_family = AF_UNIX;
+  if (len > 0) memcpy(un->sun_path + start, name, len);
   *s.len = static_cast<uint32_t>(offsetof(struct sockaddr_un, sun_path) + start +
                                  len + (abstract ? 0 : 1));
   return Num(env, 0);

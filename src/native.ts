@@ -5,6 +5,14 @@
  * prebuilds/, then for build/Release, so the same line works from a source
  * checkout and from an installed package.
  *
+ * The environment variable `EDGELOOP_PREBUILD=<dir>` (node-gyp-build's own
+ * override, named after the package) makes it look in `<dir>` instead of
+ * the package folder, that is at `<dir>/build/Release/edgeloop.node` first.
+ * `npm run test:kqueue` (build/kqueue) and `npm run test:sanitize`
+ * (build/sanitize, the ASan/UBSan build) point it at their own builds;
+ * worker threads and child processes inherit it, so every addon instance
+ * of a test run is the same build.
+ *
  * @packageDocumentation
  * @internal
  */

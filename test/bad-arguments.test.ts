@@ -757,3 +757,148 @@ describe('hostile arrays for readv/writev (run in a child process, since they ma
     if (typeof res.n === 'number') expect(res.n).toBeLessThanOrEqual(res.lengthAfter);
   });
 });
+
+// Each test here is named after what the native fuzzer (scripts/fuzz-native.js)
+// or the review around it caught; those that crashed or hung the process
+// before the fix run in a child process.
+describe('defects found by fuzzing the native exports', () => {
+  const pumpArrays = `new Uint8Array(16), new Uint8Array(16), new Uint32Array(4), new Uint32Array(50), 4, 16, 8`;
+
+  it('a Pump given an object that only inherits from NativePoll throws TypeError instead of aborting', () => {
+    const r = runIsolated(`
+      try { new native.Pump(Object.create(native.Poll.prototype), ${pumpArrays}); console.log('returned'); }
+      catch (e) { console.log('threw ' + e.constructor.name); }
+    `);
+    expect(r.err).not.toContain('FATAL ERROR');
+    expect(r.signal).toBeNull();
+    expect(r.status, r.err).toBe(0);
+    expect(r.out.trim()).toBe('threw TypeError');
+  });
+
+  it('a Pump given null or a number as its poll throws TypeError instead of aborting', () => {
+    const r = runIsolated(`
+      for (const poll of [null, undefined, 7]) {
+        try { new native.Pump(poll, ${pumpArrays}); console.log('returned'); }
+        catch (e) { console.log('threw ' + e.constructor.name); }
+      }
+    `);
+    expect(r.err).not.toContain('FATAL ERROR');
+    expect(r.status, r.err).toBe(0);
+    expect(r.out.trim().split('\n')).toEqual(['threw TypeError', 'threw TypeError', 'threw TypeError']);
+  });
+
+  it('a Pump given a Pump disguised as a NativePoll (Poll as new.target) throws TypeError', () => {
+    // Reflect.construct gives the Pump Poll.prototype, so instanceof says
+    // Poll; before the type tag the second Pump drove the first one's
+    // memory as if it were a Poll's selector.
+    const r = runIsolated(`
+      const poll = new native.Poll();
+      const disguised = Reflect.construct(native.Pump, [poll, ${pumpArrays}], native.Poll);
+      console.log(disguised instanceof native.Poll);
+      try { new native.Pump(disguised, ${pumpArrays}); console.log('returned'); }
+      catch (e) { console.log('threw ' + e.constructor.name); }
+    `);
+    expect(r.status, r.err).toBe(0);
+    expect(r.out.trim().split('\n')).toEqual(['true', 'threw TypeError']);
+  });
+
+  it('addWaker refuses a state whose wake counter is already raised, so closing the poll cannot spin forever', () => {
+    const r = runIsolated(`
+      const poll = new native.Poll();
+      const state = new Int32Array(new SharedArrayBuffer(8)).fill(1);
+      try { poll.addWaker(1, state); console.log('returned'); }
+      catch (e) { console.log('threw ' + e.constructor.name); }
+      poll.close();
+      console.log('closed');
+    `);
+    expect(r.signal, 'the close hung').toBeNull();
+    expect(r.status, r.err).toBe(0);
+    expect(r.out.trim().split('\n')).toEqual(['threw RangeError', 'closed']);
+  });
+
+  it('addWaker refuses a state over an ArrayBuffer, which could be detached and freed while the poll holds it', () => {
+    const p = own(new Poll());
+    const n = p.native as unknown as { addWaker(token: number, state: unknown): number };
+    expectThrowsKind(() => n.addWaker(1, new Int32Array(2)), TypeError);
+    const resizable = new Int32Array(new ArrayBuffer(8, { maxByteLength: 64 } as never));
+    expectThrowsKind(() => n.addWaker(1, resizable), TypeError);
+    const fd = n.addWaker(1, new Int32Array(new SharedArrayBuffer(8)));
+    expect(fd).toBeGreaterThanOrEqual(0);
+  });
+
+  it('encodeUnix with an empty, detached path buffer encodes an unnamed address (no memcpy from null)', () => {
+    const empty = new Uint8Array(4);
+    structuredClone(empty.buffer, { transfer: [empty.buffer] });
+    expect(empty.length).toBe(0);
+    const s = slot();
+    for (const abstract of [false, true]) {
+      expect(native.encodeUnix(empty, abstract, s)).toBe(0);
+      const decoded = native.decodeAddress(s) as { family: string; path: Buffer };
+      expect(decoded.family).toBe('unix');
+      expect(decoded.path.length).toBe(0);
+    }
+  });
+
+  it('encodeUnix with a path that is a view of the slot itself encodes the path, not the cleared slot', () => {
+    const s = slot();
+    // The path's bytes sit where sun_path will go (slot header 8 + family 2).
+    const path = s.subarray(10, 20);
+    path.set(Buffer.from('/tmp/abcde'));
+    expect(native.encodeUnix(path, false, s)).toBe(0);
+    const decoded = native.decodeAddress(s) as { family: string; path: Buffer };
+    expect(decoded.family).toBe('unix');
+    expect(decoded.path.toString()).toBe('/tmp/abcde');
+  });
+});
+
+describe('pump arrays that share memory', () => {
+  it('a Pump whose records overlap its write list throws RangeError (the sends read rewritten entries past the arenas)', () => {
+    // Under the sanitizer this layout made flush() send 3 KiB from past a
+    // 16-byte read arena: the failed first send's record landed on the
+    // second entry's offset and length.
+    const p = own(new Poll());
+    const buf = new ArrayBuffer(4096);
+    const writes = new Uint32Array(buf, 0, 16);
+    const records = new Uint32Array(buf, 24, 80);
+    expectThrowsKind(
+      () => new native.Pump(p.native, new Uint8Array(16), new Uint8Array(16), writes, records, 4, 16, 8),
+      RangeError,
+    );
+    const arena = new Uint8Array(buf, 0, 16);
+    expectThrowsKind(
+      () => new native.Pump(p.native, arena, new Uint8Array(16), writes, new Uint32Array(80), 4, 16, 8),
+      RangeError,
+    );
+  });
+
+  it('disjoint views of one buffer are accepted', () => {
+    const p = own(new Poll());
+    const buf = new ArrayBuffer(4096);
+    const pump = new native.Pump(
+      p.native, new Uint8Array(buf, 0, 256), new Uint8Array(buf, 256, 256),
+      new Uint32Array(buf, 512, 16), new Uint32Array(buf, 1024, 80), 4, 16, 8,
+    );
+    expect(pump.flush(0, 0)).toBe(0);
+  });
+});
+
+describe('netlink replies from a hostile peer', () => {
+  it.runIf(process.platform === 'linux')(
+    'diagReceive of an error record carrying INT_MIN reports it without negating an int (UBSan: signed overflow)',
+    () => {
+      // diagReceive parses whatever arrives on the fd it is given; here a
+      // socket pair stands in for the kernel.
+      const [a, b] = rawPair();
+      const msg = Buffer.alloc(36);
+      msg.writeUInt32LE(36, 0); // nlmsg_len
+      msg.writeUInt16LE(2, 4); // NLMSG_ERROR
+      msg.writeUInt32LE(7, 8); // nlmsg_seq
+      msg.writeInt32LE(-0x80000000, 16); // nlmsgerr.error
+      expect(native.write(b.fd, msg, 0, msg.length)).toBe(msg.length);
+      const out = new Uint32Array(7);
+      expect(native.diagReceive(a.fd, out)).toBe(1);
+      expect(out[0]).toBe(7);
+      expect(out[1]).toBe(0x80000000);
+    },
+  );
+});

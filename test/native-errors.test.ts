@@ -11,7 +11,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Events, Interest, Poll, PollOpt, UnixStream } from '../src/index';
-import type { NativePoll } from '../src/native';
+import { native, type NativePoll } from '../src/native';
 
 type Thrown = Error & { code?: string };
 
@@ -64,6 +64,13 @@ describe('a closed poll', () => {
     poll.close();
     return { poll, handle };
   }
+
+  it('native fd() of a closed poll is -EBADF, not 0 (the fd of stdin)', () => {
+    const { handle } = closedHandle();
+    const fd = handle.fd();
+    expect(fd).toBeLessThan(0);
+    expect(native.errnoName(-fd)).toBe('EBADF');
+  });
 
   it.each(cases)('native %s throws TypeError with code ERR_POLL_CLOSED', (_name, call) => {
     const { handle } = closedHandle();

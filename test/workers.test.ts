@@ -8,13 +8,14 @@
  * compiled package (dist/; `npm test` builds it first).
  * Loopback only; every wait is bounded; child processes are killed by pid.
  */
+import { spawnSync } from 'node:child_process';
 import * as net from 'node:net';
 import type { Worker } from 'node:worker_threads';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LoopWorkers, TcpListener } from '../src/index';
 import { useTempDir } from './temp-dir';
 import { later, runCleanups } from './cleanup';
-import { DIST } from './dist';
+import { DIST, ROOT } from './dist';
 import { LineChild } from './line-child';
 import { NetClient } from './net-client';
 import { within } from './waits';
@@ -428,5 +429,30 @@ const say = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
     expect(r.stdout).toContain('"exiting"');
     expect(r.killed, `process.exit() never completed; stdout=${r.stdout}`).toBe(false);
     expect({ code: r.code, signal: r.signal }).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe('a worker ended while a native Poll is attached', () => {
+  it("exits cleanly and frees the poll's async context (LeakSanitizer: napi_async_init in Poll::Attach)", () => {
+    // The environment's cleanup hook closed the uv_poll but left the async
+    // context that attach() made; the Poll's destructor, if it runs after,
+    // finds no watcher and skipped it too. Only a leak checker sees that:
+    // under npm run test:sanitize this child exits with LeakSanitizer's
+    // status when the context leaks.
+    const script = `
+      const { Worker } = require('node:worker_threads');
+      const w = new Worker(\`
+        const native = require(\${JSON.stringify(require.resolve('node-gyp-build', { paths: [${JSON.stringify(ROOT)}] }))})(${JSON.stringify(ROOT)});
+        const polls = [new native.Poll(), new native.Poll()];
+        for (const p of polls) if (p.attach(() => {}, {}) !== 0) throw new Error('attach failed');
+        require('node:worker_threads').parentPort.postMessage('attached');
+        setInterval(() => {}, 1000);
+      \`, { eval: true });
+      w.on('message', () => w.terminate());
+      w.on('exit', () => console.log('worker ended'));
+    `;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30000 });
+    expect(r.stdout).toContain('worker ended');
+    expect({ status: r.status, signal: r.signal }, r.stderr).toEqual({ status: 0, signal: null });
   });
 });
