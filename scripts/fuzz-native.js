@@ -1052,6 +1052,19 @@ function child(o) {
       args: [rng.weighted([[4, () => rng.int(70000)], [1, () => rng.pick([65534, 0xffffffff, 0xfffffffe])], [2, number], [1, weird]])()],
       check: (r) => r === null || typeof r === 'string' || INT(r),
     })),
+    callGen('getpwuidDir', 2, () => ({
+      fn: native.getpwuidDir,
+      args: [rng.weighted([[4, () => rng.int(70000)], [1, () => rng.pick([65534, 0xffffffff, 0xfffffffe])], [2, number], [1, weird]])()],
+      check: (r) => r === null || typeof r === 'string' || INT(r),
+    })),
+    callGen('inspectSocket', 2, () => ({
+      fn: native.inspectSocket,
+      args: [fd(), rng.chance(0.7) ? typed('i32', 3) : typed(rng.pick(['i32', 'u32', 'u8']), rng.pick([0, 2, 3, 4]))],
+      check: INT,
+    })),
+    // Only ever on the fuzzer's own fds (fd() names nothing else): adopting
+    // sets non-blocking and close-on-exec, which they have already.
+    callGen('adoptFd', 2, () => ({ fn: native.adoptFd, args: [fd()], check: INT })),
     callGen('errnoName', 2, () => ({ fn: native.errnoName, args: [rng.chance(0.8) ? plausible(140) : number()], check: NON_EMPTY })),
     callGen('errnoMessage', 2, () => ({ fn: native.errnoMessage, args: [rng.chance(0.8) ? plausible(140) : number()], check: NON_EMPTY })),
 
