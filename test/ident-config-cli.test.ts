@@ -14,12 +14,11 @@
  * nobody. Loopback only; every daemon is killed by its pid after its test.
  */
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { later, runCleanups } from './cleanup';
-import { ALICE, BOB, ensureUser, ownedConnection, stopOwners, type OwnedConnection } from './ident-owners';
+import { ALICE, BOB, ensureUser, ownConnection, ownedConnection, stopOwners, type OwnedConnection } from './ident-owners';
 import { ask, freePort, IDENTD, query, runIdentd, startDaemon, terminate, type Daemon } from './identd-daemon';
 import { NetClient } from './net-client';
 import { needsRoot, setupAsRoot } from './root';
@@ -35,25 +34,6 @@ beforeAll(() => {
   if (!fs.existsSync(IDENTD)) throw new Error(`${IDENTD} is missing: run \`npx tsc -p .\` before these tests`);
 });
 
-/** A connection held by this process: the query naming its listening end. */
-async function ownConnection(): Promise<string> {
-  const accepted: net.Socket[] = [];
-  const srv = net.createServer((s) => {
-    accepted.push(s);
-    s.on('error', () => {});
-  });
-  await within(new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r())), 3000, 'listen');
-  const port = (srv.address() as net.AddressInfo).port;
-  const c = net.connect({ host: '127.0.0.1', port });
-  c.on('error', () => {});
-  await within(new Promise<void>((r) => c.once('connect', () => r())), 3000, 'connect');
-  later(() => {
-    c.destroy();
-    for (const s of accepted) s.destroy();
-    srv.close();
-  });
-  return `${port}, ${c.localPort}`;
-}
 
 /** Writes the config `name` in the temporary directory. */
 function writeConfig(name: string, text: string): string {

@@ -11,6 +11,8 @@
  * file: {@link stopOwners} in afterAll ends them by their own pids.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import * as net from 'node:net';
+import { later } from './cleanup';
 import { LineChild } from './line-child';
 import { within } from './waits';
 
@@ -159,4 +161,27 @@ export async function ownedConnection(opts: {
   const clientPort = (await client.wait((m) => typeof m.localPort === 'number', 10000, 'connected')).localPort as number;
   await listener.wait((m) => m.accepted === clientPort, 10000, `accept of port ${clientPort}`);
   return { serverPort, clientPort };
+}
+
+/**
+ * A loopback connection owned by this process (root when the suites run as
+ * root), closed after the test: the query `LISTEN_PORT, CONNECT_PORT`.
+ */
+export async function ownConnection(): Promise<string> {
+  const accepted: net.Socket[] = [];
+  const srv = net.createServer((s) => {
+    accepted.push(s);
+    s.on('error', () => {});
+  });
+  await within(new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r())), 3000, 'listen');
+  const port = (srv.address() as net.AddressInfo).port;
+  const c = net.connect({ host: '127.0.0.1', port });
+  c.on('error', () => {});
+  await within(new Promise<void>((r) => c.once('connect', () => r())), 3000, 'connect');
+  later(() => {
+    c.destroy();
+    for (const s of accepted) s.destroy();
+    srv.close();
+  });
+  return `${port}, ${c.localPort}`;
 }

@@ -7,13 +7,13 @@
  * is whoever runs the tests: no root needed. Needs `npx tsc -p .` first
  * (the lookup's worker tasks load from dist/ident/tasks.js).
  */
-import * as net from 'node:net';
 import * as os from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Pending } from '../src/pending';
 import type { AnswerRules, IdentAnswer, RuleOwner } from '../src/ident/rules';
 import { createIdentServer, type IdentLogEntry, type IdentServerOptions } from '../src/ident/server';
 import { later, runCleanups } from './cleanup';
+import { ownConnection } from './ident-owners';
 import { NetClient } from './net-client';
 import { within } from './waits';
 
@@ -31,25 +31,6 @@ async function startServer(options: IdentServerOptions): Promise<number> {
   return server.addresses[0].port;
 }
 
-/** A connection inside this process: its listening and connecting ports. */
-async function ownConnection(): Promise<string> {
-  const accepted: net.Socket[] = [];
-  const srv = net.createServer((s) => {
-    accepted.push(s);
-    s.on('error', () => {});
-  });
-  await within(new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r())), 3000, 'listen');
-  const port = (srv.address() as net.AddressInfo).port;
-  const c = net.connect({ host: '127.0.0.1', port });
-  c.on('error', () => {});
-  await within(new Promise<void>((r) => c.once('connect', () => r())), 3000, 'connect');
-  later(() => {
-    c.destroy();
-    for (const s of accepted) s.destroy();
-    srv.close();
-  });
-  return `${port}, ${c.localPort}`;
-}
 
 async function ask(port: number, query: string): Promise<string> {
   const c = await NetClient.connect(port);
