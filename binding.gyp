@@ -18,6 +18,7 @@
         "native/pump.cc",
         "native/pump_write.cc",
         "native/pump_read.cc",
+        "native/pump_ring.cc",
         "native/sys_socket.cc",
         "native/sys_io.cc",
         "native/sys_address.cc",
@@ -39,11 +40,11 @@
       ],
       "conditions": [
         ["OS=='linux' and edgeloop_backend!='kqueue'", {
-          "sources": ["native/selector_epoll.cc", "native/diag_linux.cc"]
+          "sources": ["native/selector_epoll.cc", "native/diag_linux.cc", "native/ring_linux.cc"]
         }],
         ["OS=='linux' and edgeloop_backend=='kqueue'", {
           "sources": ["native/selector_kqueue.cc", "native/selector_kqueue_select.cc",
-                      "native/diag_linux.cc"],
+                      "native/diag_linux.cc", "native/ring_none.cc"],
           "include_dirs": ["<(edgeloop_kqueue_include)"],
           "libraries": ["-lkqueue", "-lpthread"],
           "conditions": [
@@ -54,7 +55,7 @@
         }],
         ["OS=='mac' or OS=='freebsd'", {
           "sources": ["native/selector_kqueue.cc", "native/selector_kqueue_select.cc",
-                      "native/diag_none.cc"]
+                      "native/diag_none.cc", "native/ring_none.cc"]
         }],
         ["OS=='mac'", {
           "xcode_settings": {

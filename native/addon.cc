@@ -8,6 +8,7 @@
 #include "errno_names.h"
 #include "poll.h"
 #include "pump.h"
+#include "ring.h"
 #include "selector.h"
 #include "sys.h"
 
@@ -26,6 +27,11 @@ Napi::Value UvBackendFd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), uv_backend_fd(loop));
 }
 
+// probeIoUring() -> "" when the io_uring backend can run here, else why not.
+Napi::Value ProbeIoUring(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), Ring::Probe());
+}
+
 }  // namespace
 
 Addon::Addon(Napi::Env env, Napi::Object exports) {
@@ -39,6 +45,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
   ExportSysConstants(env, exports);
   ExportErrno(env, exports);
   ExportDiag(env, exports);
+  exports.Set("probeIoUring", Napi::Function::New(env, ProbeIoUring, "probeIoUring"));
   exports.Set("uvBackendFd", Napi::Function::New(env, UvBackendFd, "uvBackendFd"));
   exports.Set("backend", Napi::String::New(env, kBackendName));
 }

@@ -5,6 +5,8 @@
 
 #include <errno.h>
 
+#include <string>
+
 #include "args.h"
 #include "poll.h"
 
@@ -31,11 +33,16 @@ Napi::Function Pump::Define(Napi::Env env) {
                          InstanceMethod<&Pump::Remove>("remove"),
                          InstanceMethod<&Pump::Turn>("turn"),
                          InstanceMethod<&Pump::Flush>("flush"),
+                         InstanceMethod<&Pump::SetAttached>("setAttached"),
+                         InstanceMethod<&Pump::Close>("close"),
+                         InstanceAccessor<&Pump::Backend>("backend"),
                      });
 }
 
 // new Pump(poll, readArena, writeArena, writes, records, keyBits, readBudget,
-//          eventsCapacity)
+//          eventsCapacity[, ringBufferSize])
+// ringBufferSize > 0: the io_uring backend, the read arena cut into
+// provided buffers of that size (their count a power of two).
 Pump::Pump(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Pump>(info) {
   Napi::Env env = info.Env();
   Poll* poll = info.Length() < 8 ? nullptr : Poll::FromValue(env, info[0]);
@@ -70,7 +77,26 @@ Pump::Pump(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Pump>(info) {
   read_budget_ = budget;
   ready_.resize(capacity);
   Arrays a;
-  Load(env, &a);  // refuses overlapping arrays now rather than at the first turn
+  if (!Load(env, &a)) return;  // refuses overlapping arrays now rather than at the first turn
+  if (info.Length() > 8 && !info[8].IsUndefined()) {
+    uint32_t size;
+    if (!ArgU32(info, 8, &size, "ringBufferSize out of range")) return;
+    if (size == 0 || size > a.read_size) {
+      ThrowRange(env, "ringBufferSize must be between 1 and the read arena's size");
+      return;
+    }
+    std::string why;
+    ring_ = Ring::Open(a.read_arena, size, static_cast<uint32_t>(a.read_size / size), &why);
+    if (ring_ == nullptr) {
+      Napi::Error err = Napi::Error::New(env, "io_uring backend unavailable: " + why);
+      err.Set("code", Napi::String::New(env, "ERR_IO_URING_UNAVAILABLE"));
+      err.Set("reason", Napi::String::New(env, why));
+      err.ThrowAsJavaScriptException();
+      return;
+    }
+    buffer_size_ = size;
+    delivered_.reserve(a.read_size / size);
+  }
 }
 
 // The arrays are re-read every turn: one could have been detached (its
@@ -115,18 +141,29 @@ Pump::Conn* Pump::Find(uint32_t token) {
   return c->fd >= 0 && c->token == token ? c : nullptr;
 }
 
+// What the selector watches is the interest less, on the ring, the reads
+// the ring's recv does; the recv then follows (queued: the next enter, or
+// the Submit of the caller, hands it over).
 int Pump::SetInterest(Conn* c, uint32_t interest) {
-  if (interest == c->interest) return 0;
-  int r;
-  if (interest == 0) {
-    r = selector_->Deregister(c->fd);
-  } else if (c->interest == 0) {
-    r = selector_->Register(c->fd, c->token, interest, kOptLevel);
-  } else {
-    r = selector_->Reregister(c->fd, c->token, interest, kOptLevel);
+  uint32_t old = c->interest;
+  c->interest = interest;
+  uint32_t polled = RingReads(c) ? interest & ~kInterestReadable : interest;
+  if (polled != c->polled) {
+    int r;
+    if (polled == 0) {
+      r = selector_->Deregister(c->fd);
+    } else if (c->polled == 0) {
+      r = selector_->Register(c->fd, c->token, polled, kOptLevel);
+    } else {
+      r = selector_->Reregister(c->fd, c->token, polled, kOptLevel);
+    }
+    if (r < 0) {
+      c->interest = old;
+      return r;
+    }
+    c->polled = polled;
   }
-  if (r >= 0) c->interest = interest;
-  return r;
+  return ring_ != nullptr ? ApplyRecv(c) : 0;
 }
 
 // add(token, fd, interest, autoRead) -> 0 | -errno
@@ -152,7 +189,7 @@ Napi::Value Pump::Add(const Napi::CallbackInfo& info) {
   int r = SetInterest(&fresh, interest);
   if (r < 0) return Napi::Number::New(info.Env(), r);
   *c = fresh;
-  return Napi::Number::New(info.Env(), 0);
+  return Napi::Number::New(info.Env(), Submitted(0));
 }
 
 // modify(token, interest, autoRead) -> 0 | -errno (-ENOENT: not added)
@@ -169,7 +206,8 @@ Napi::Value Pump::Modify(const Napi::CallbackInfo& info) {
   Conn* c = Find(token);
   if (c == nullptr) return Napi::Number::New(info.Env(), -ENOENT);
   c->auto_read = info[2].ToBoolean();
-  return Napi::Number::New(info.Env(), SetInterest(c, interest));
+  int r = SetInterest(c, interest);
+  return Napi::Number::New(info.Env(), r < 0 ? r : Submitted(0));
 }
 
 // remove(token) -> 0 | -ENOENT. Deregisters before the caller closes the fd.
@@ -178,8 +216,15 @@ Napi::Value Pump::Remove(const Napi::CallbackInfo& info) {
   if (!ArgU32(info, 0, &token, "token out of range")) return info.Env().Undefined();
   Conn* c = Find(token);
   if (c == nullptr) return Napi::Number::New(info.Env(), -ENOENT);
-  if (c->interest != 0) selector_->Deregister(c->fd);
+  if (c->polled != 0) selector_->Deregister(c->fd);
+  bool cancel = c->recv == kRecvArmed;
   *c = Conn();
+  if (cancel) {
+    // Completed here, before the caller closes the fd: the recv's hold on
+    // the socket ends now, so the close sends the FIN at once.
+    CancelRecv(token);
+    ring_->Wait(0);
+  }
   return Napi::Number::New(info.Env(), 0);
 }
 
@@ -196,6 +241,9 @@ Napi::Value Pump::Turn(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   uint32_t out = SendCorked(a, count, 0);
+  if (ring_ != nullptr) {
+    return Napi::Number::New(env, RingTurn(a, static_cast<int>(timeout), out));
+  }
   int n = selector_->Select(ready_.data(), static_cast<int>(ready_.size()),
                             static_cast<int>(timeout));
   if (n < 0) return Napi::Number::New(env, n);
@@ -215,12 +263,50 @@ Napi::Value Pump::Flush(const Napi::CallbackInfo& info) {
       !CheckWrites(env, a, count, static_cast<size_t>(start) + count)) {
     return env.Undefined();
   }
-  return Napi::Number::New(env, SendCorked(a, count, start));
+  uint32_t end = SendCorked(a, count, start);
+  if (ring_ != nullptr) ring_->Submit();  // recvs armed or cancelled since the turn
+  return Napi::Number::New(env, end);
+}
+
+// setAttached(on) -> 0 | -errno. Attached, the ring's eventfd joins the
+// selector (edge-triggered: each signal is one event, nothing to drain),
+// so the one fd uv_poll watches also wakes for completions.
+Napi::Value Pump::SetAttached(const Napi::CallbackInfo& info) {
+  bool on = info.Length() > 0 && info[0].ToBoolean();
+  if (ring_ == nullptr || ring_->fd() < 0 || on == attached_) return Napi::Number::New(info.Env(), 0);
+  int efd = ring_->EventFd();
+  int r = efd;
+  if (efd >= 0) {
+    r = on ? selector_->Register(efd, kRingToken, kInterestReadable, kOptEdge)
+           : selector_->Deregister(efd);
+  }
+  if (r >= 0) attached_ = on;
+  return Napi::Number::New(info.Env(), r < 0 ? r : 0);
+}
+
+// close(): ends the ring (its requests with it); the selector is the Poll's.
+Napi::Value Pump::Close(const Napi::CallbackInfo& info) {
+  if (ring_ != nullptr) ring_->Close();
+  return info.Env().Undefined();
+}
+
+// backend: "io_uring (<mode>)" or the selector's name.
+Napi::Value Pump::Backend(const Napi::CallbackInfo& info) {
+  if (ring_ == nullptr) return Napi::String::New(info.Env(), kBackendName);
+  return Napi::String::New(info.Env(), std::string("io_uring (") + ring_->mode() + ")");
+}
+
+// Hands what the ring has queued to the kernel; returns `r`, or the
+// submission's error.
+int Pump::Submitted(int r) {
+  if (ring_ == nullptr) return r;
+  int s = ring_->Submit();
+  return s < 0 ? s : r;
 }
 
 // The poll this pump waits on was closed: the same error Poll raises.
 bool Pump::CheckOpen(Napi::Env env) {
-  if (selector_->fd() >= 0) return true;
+  if (selector_->fd() >= 0 && (ring_ == nullptr || ring_->fd() >= 0)) return true;
   Napi::Error err = Napi::TypeError::New(env, "poll is closed");
   err.Set("code", Napi::String::New(env, "ERR_POLL_CLOSED"));
   err.ThrowAsJavaScriptException();

@@ -12,8 +12,10 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "ring.h"
 #include "selector.h"
 
 namespace edgeloop {
@@ -25,6 +27,9 @@ constexpr uint32_t kRecordWords = 5;
 // Write list layout: kWriteWords words per corked write.
 //   [0] token  [1] arena (0: write arena, 1: read arena)  [2] offset  [3] length
 constexpr uint32_t kWriteWords = 4;
+// The ring fd's token in the selector while attached: its key part is the
+// reserved one, so it is never a registration's.
+constexpr uint32_t kRingToken = 0xfffffffd;
 
 enum RecordBits : uint32_t {
   kRecData = 1u << 8,     // [2],[3] hold bytes read into the read arena
@@ -51,12 +56,18 @@ class Pump : public Napi::ObjectWrap<Pump> {
   explicit Pump(const Napi::CallbackInfo& info);
 
  private:
+  // A ring connection's multishot recv: none, live, or cancelled and not
+  // yet ended (its last completion re-arms it if reading is wanted again).
+  enum RecvState : uint8_t { kRecvIdle, kRecvArmed, kRecvCancelling };
   struct Conn {
     int fd = -1;
     uint32_t token = 0;
-    uint32_t interest = 0;  // registered with the selector; 0: not at all
+    uint32_t interest = 0;  // what the loop wants; 0: nothing
+    uint32_t polled = 0;    // registered with the selector; 0: not at all
     bool auto_read = false; // the pump reads it (an onData handler)
     bool blocked = false;   // a write of this turn fell short: queue the rest
+    RecvState recv = kRecvIdle;
+    bool starved = false;   // its recv ended on ENOBUFS: re-armed once buffers return
   };
   struct Arrays {
     uint8_t* read_arena;
@@ -74,6 +85,11 @@ class Pump : public Napi::ObjectWrap<Pump> {
   Napi::Value Remove(const Napi::CallbackInfo& info);
   Napi::Value Turn(const Napi::CallbackInfo& info);
   Napi::Value Flush(const Napi::CallbackInfo& info);
+  Napi::Value SetAttached(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Backend(const Napi::CallbackInfo& info);
+  int Submitted(int r);
+  int CancelRecv(uint32_t token);
 
   bool Load(Napi::Env env, Arrays* a);
   bool CheckOpen(Napi::Env env);
@@ -85,6 +101,15 @@ class Pump : public Napi::ObjectWrap<Pump> {
   uint32_t SendCorked(const Arrays& a, uint32_t count, uint32_t out);
   // The read half (pump_read.cc).
   uint32_t ReadReady(const Arrays& a, int events, uint32_t out, size_t cursor);
+  // The io_uring turn (pump_ring.cc).
+  bool RingReads(const Conn* c) const {
+    return ring_ != nullptr && c->auto_read && (c->interest & kInterestReadable) != 0;
+  }
+  int ApplyRecv(Conn* c);
+  void RecycleBuffers(const Arrays& a, uint32_t shorts);
+  int32_t RingTurn(const Arrays& a, int timeout, uint32_t out);
+  uint32_t Reap(const Arrays& a, uint32_t out, uint32_t end, bool* select);
+  uint32_t RecvRecord(const Completion& cq, uint32_t* rec);
 
   Selector* selector_;
   Napi::ObjectReference poll_ref_;
@@ -93,6 +118,13 @@ class Pump : public Napi::ObjectWrap<Pump> {
   uint32_t read_budget_;
   std::vector<Conn> conns_;
   std::vector<ReadyEvent> ready_;
+  // The io_uring backend; null on the selector backend.
+  std::unique_ptr<Ring> ring_;
+  uint32_t buffer_size_ = 0;
+  std::vector<uint32_t> delivered_;  // buffers of the turn handlers see now
+  std::vector<uint32_t> starved_;    // tokens waiting for buffers
+  bool poll_armed_ = false;          // a oneshot poll on the selector fd is live
+  bool attached_ = false;            // the ring fd sits in the selector for uv_poll
 };
 
 }  // namespace edgeloop

@@ -21,13 +21,19 @@ constexpr uint32_t kReadEvents = kReadable | kReadClosed | kError;
 uint32_t Pump::ReadReady(const Arrays& a, int events, uint32_t out, size_t cursor) {
   for (int e = 0; e < events; e++) {
     const ReadyEvent& ev = ready_[e];
-    uint32_t* rec = a.records + (out++) * kRecordWords;
+    if (ev.token == kRingToken) continue;  // completions wait: the turn reaped them
     Conn* c = Find(ev.token);
+    uint32_t flags = ev.readiness;
+    // The ring reads it: the selector only reports its writes and errors.
+    if (c != nullptr && (RingReads(c) || c->recv != kRecvIdle)) {
+      flags &= ~(kReadable | kReadClosed);
+      if (flags == 0) continue;
+    }
+    uint32_t* rec = a.records + (out++) * kRecordWords;
     if (c == nullptr) {
       PutRecord(rec, ev.token, ev.readiness | kRecRaw, 0, 0, 0);
       continue;
     }
-    uint32_t flags = ev.readiness;
     if (!c->auto_read || (ev.readiness & kReadEvents) == 0 ||
         (c->interest & kInterestReadable) == 0) {
       PutRecord(rec, ev.token, flags, 0, 0, 0);

@@ -16,6 +16,7 @@ import type { Poll } from './poll';
 import { BlockingPool, type BlockingTask, type PoolOptions } from './pool';
 import type { Source } from './source';
 import { KIND_LISTENER, addListener, checkListenOptions } from './loop/accept';
+import type { BackendName } from './loop/backend';
 import { LoopCore } from './loop/core';
 import { Drivers } from './loop/drivers';
 import { checkDelay } from './loop/timers';
@@ -97,6 +98,22 @@ export class EventLoop {
     this.poll = this.core.poll;
     this.readBuffer = this.core.readBuffer;
     this.poolOptions = options.pool;
+  }
+
+  /**
+   * The backend the loop runs on: `'epoll'`, `'kqueue'` or `'io_uring'`
+   * (see {@link EventLoopOptions.backend}).
+   */
+  get backend(): BackendName {
+    return this.core.backend;
+  }
+
+  /**
+   * Why `backend: 'auto'` did not take io_uring (the missing kernel
+   * feature or the error); null when it did or io_uring was not asked for.
+   */
+  get backendFallback(): string | null {
+    return this.core.backendFallback;
   }
 
   /** Open connections. */
@@ -321,6 +338,7 @@ export class EventLoop {
     }
     Atomics.store(core.control, 0, 1);
     core.waker.close();
+    core.pump.close();
     core.poll.close();
     core.state = 'closed';
   }

@@ -16,6 +16,12 @@ export * from './net/index';
 
 /** The readiness backend compiled into this build: `'epoll'` or `'kqueue'`. */
 export const backend: 'epoll' | 'kqueue' = native.backend;
+export {
+  ioUringUnavailableReason,
+  type BackendName,
+  type BackendOption,
+  type IoUringUnavailableError,
+} from './loop/backend';
 export { Slab, type VacantEntry } from './slab';
 export { Connection, DEFAULT_HIGH_WATER_MARK, type ConnectionHandler } from './connection';
 export {

@@ -44,6 +44,12 @@ export interface NativePump {
   remove(token: number): number;
   turn(timeoutMs: number, writeCount: number): number;
   flush(writeCount: number, recordStart: number): number;
+  /** io_uring only: puts the ring's fd in the selector while uv_poll watches it. */
+  setAttached(on: boolean): number;
+  /** Ends the ring, if any (the selector is the Poll's to close). */
+  close(): void;
+  /** `'epoll'`, `'kqueue'` or `'io_uring (<setup mode>)'`. */
+  readonly backend: string;
 }
 
 /** The constants native/sys_constants.cc exports, read from the platform's headers. */
@@ -97,7 +103,9 @@ export interface Native {
     keyBits: number,
     readBudget: number,
     eventsCapacity: number,
+    ringBufferSize?: number,
   ) => NativePump;
+  probeIoUring(): string;
   backend: 'epoll' | 'kqueue';
   constants: NativeConstants;
   socket(domain: number, type: number, protocol: number): number;

@@ -7,11 +7,13 @@
 import { Connection, type ConnectionHandler } from '../connection';
 import { checkEventsCapacity } from '../events';
 import type { StreamSocket } from '../net/stream';
+import { native } from '../native';
 import { Poll } from '../poll';
 import { Waker } from '../waker';
 import type { ListenerEntry } from './accept';
 import type { LoopContext } from './context';
 import { InterestControl } from './control';
+import { chooseBackend, ioUringUnavailable, type BackendName } from './backend';
 import { DEFAULT_PUMP_SIZES, LoopPump } from './pump';
 import { loopStateError } from './errors';
 import { Registry, WAKER_TOKEN } from './registry';
@@ -39,6 +41,10 @@ export class LoopCore implements LoopContext {
   readonly control = new Int32Array(new SharedArrayBuffer(4));
   readonly wakeHooks = new Set<() => void>();
   readonly readBuffer: Buffer = Buffer.allocUnsafe(64 * 1024);
+  /** The backend the pump runs on. */
+  readonly backend: BackendName;
+  /** Why `auto` fell back from io_uring; null when it did not. */
+  readonly backendFallback: string | null;
   state: LoopState = 'idle';
   batchTime = 0;
   idleWatches = 0;
@@ -49,12 +55,30 @@ export class LoopCore implements LoopContext {
     const eventsCapacity = options.eventsCapacity ?? DEFAULT_PUMP_SIZES.events;
     checkEventsCapacity(eventsCapacity);
     this.onHandlerError = options.onHandlerError;
+    const choice = chooseBackend(options.backend);
     this.timers = new LoopTimers((err) => this.reportHandlerError(err));
     this.poll = new Poll();
     try {
       this.waker = new Waker(this.poll, WAKER_TOKEN);
       this.interest = new InterestControl(this.poll);
-      this.pump = new LoopPump(this.poll, { ...DEFAULT_PUMP_SIZES, events: eventsCapacity });
+      const sizes = { ...DEFAULT_PUMP_SIZES, events: eventsCapacity };
+      let fallback = choice.fallback;
+      let pump: LoopPump;
+      try {
+        pump = new LoopPump(this.poll, sizes, choice.name === 'io_uring');
+      } catch (err) {
+        // The probe passed, yet this ring failed (a limit on locked memory or rings).
+        const reason = (err as { reason?: unknown }).reason;
+        if (typeof reason !== 'string') throw err;
+        if (options.backend === 'io_uring' || (options.backend === undefined && process.env.EDGELOOP_LOOP_BACKEND === 'io_uring')) {
+          throw ioUringUnavailable(reason);
+        }
+        fallback = reason;
+        pump = new LoopPump(this.poll, sizes, false);
+      }
+      this.pump = pump;
+      this.backendFallback = fallback;
+      this.backend = fallback === null ? choice.name : (native.backend as BackendName);
     } catch (err) {
       this.poll.close();
       throw err;

@@ -67,7 +67,10 @@ export class Drivers {
   attach(): void {
     const core = this.core;
     core.checkIdle('attach()');
-    check(core.poll.native.attach(this.onUvReady, this), 'uv_poll_start');
+    core.pump.setAttached(true);
+    const started = core.poll.native.attach(this.onUvReady, this);
+    if (started < 0) core.pump.setAttached(false);
+    check(started, 'uv_poll_start');
     core.state = 'attached';
     if (!this.referenced) core.poll.native.unref();
     core.timers.setAttached(true);
@@ -78,6 +81,7 @@ export class Drivers {
     const core = this.core;
     if (core.state !== 'attached') return;
     core.poll.native.detach();
+    if (core.poll.isOpen) core.pump.setAttached(false);
     core.state = 'idle';
     core.timers.setAttached(false);
   }

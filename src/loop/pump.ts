@@ -41,15 +41,25 @@ export interface PumpSizes {
   readBudget: number;
   /** Events one wait returns at most. */
   events: number;
+  /** io_uring: bytes of one provided buffer (one recv completion at most). */
+  ringBufferSize: number;
+  /** io_uring: provided buffers, a power of two; they make the read arena. */
+  ringBuffers: number;
 }
 
-/** Defaults: 1 MiB of reads and 256 KiB of small writes per turn. */
+/**
+ * Defaults: 1 MiB of reads and 256 KiB of small writes per turn; on
+ * io_uring, 1024 buffers of 4 KiB (a turn's recvs share them until the
+ * next turn gives them back).
+ */
 export const DEFAULT_PUMP_SIZES: PumpSizes = {
   readArena: 1 << 20,
   writeArena: 256 << 10,
   writes: 4096,
   readBudget: 64 << 10,
   events: 1024,
+  ringBufferSize: 4096,
+  ringBuffers: 1024,
 };
 
 /**
@@ -82,14 +92,20 @@ export class LoopPump {
   /** Events one wait returns at most. */
   readonly eventsCapacity: number;
   private readonly native: NativePump;
+  /** The wait's syscall, for errors. */
+  private readonly waitCall: string;
   private writeCount = 0;
   private writeCursor = 0;
   /** Outboxes whose corked write failed in the last flush (reused). */
   private readonly failed: Outbox[] = [];
   private failing = false;
 
-  constructor(poll: Poll, sizes: PumpSizes = DEFAULT_PUMP_SIZES) {
-    this.readArena = Buffer.allocUnsafeSlow(sizes.readArena);
+  /**
+   * @param ring - drive connections through io_uring (the native side
+   *   throws `ERR_IO_URING_UNAVAILABLE` when it cannot)
+   */
+  constructor(poll: Poll, sizes: PumpSizes = DEFAULT_PUMP_SIZES, ring = false) {
+    this.readArena = Buffer.allocUnsafeSlow(ring ? sizes.ringBufferSize * sizes.ringBuffers : sizes.readArena);
     this.writeArena = Buffer.allocUnsafeSlow(sizes.writeArena);
     this.maxWrites = sizes.writes;
     this.eventsCapacity = sizes.events;
@@ -98,6 +114,7 @@ export class LoopPump {
     // Room for a turn's short writes and events, and below them the short
     // writes of a flush forced while the turn's records are being walked.
     this.records = new Uint32Array((2 * sizes.writes + sizes.events) * RECORD_WORDS);
+    this.waitCall = ring ? 'io_uring_enter' : native.backend === 'epoll' ? 'epoll_wait' : 'kevent';
     this.native = new native.Pump(
       poll.native,
       this.readArena,
@@ -107,7 +124,24 @@ export class LoopPump {
       KEY_BITS,
       sizes.readBudget,
       sizes.events,
+      ring ? sizes.ringBufferSize : undefined,
     );
+  }
+
+  /** `'epoll'`, `'kqueue'` or `'io_uring (<setup mode>)'`. */
+  get engine(): string {
+    return this.native.backend;
+  }
+
+  /** Tells the ring that uv_poll (attach()) watches the loop now, or no longer. */
+  setAttached(on: boolean): void {
+    const r = this.native.setAttached(on);
+    if (r < 0) throw new SysError(r, 'register');
+  }
+
+  /** Ends the io_uring ring, if any; its pending requests go with it. */
+  close(): void {
+    this.native.close();
   }
 
   /**
@@ -176,7 +210,7 @@ export class LoopPump {
    */
   turn(timeoutMs: number): number {
     const n = this.native.turn(toTimeoutMs(timeoutMs), this.writeCount);
-    if (n < 0) throw new SysError(n, native.backend === 'epoll' ? 'epoll_wait' : 'kevent');
+    if (n < 0) throw new SysError(n, this.waitCall);
     this.eventStart = this.settle(0, n);
     return n;
   }

@@ -9,6 +9,7 @@ import type { UnixListener } from '../net/unix';
 import type { PoolOptions } from '../pool';
 import type { Source } from '../source';
 import type { WakerHandle } from '../waker';
+import type { BackendOption } from './backend';
 
 /** Creates the handler for each accepted connection. */
 export type HandlerFactory = (conn: Connection) => ConnectionHandler;
@@ -80,6 +81,19 @@ export interface EventLoopOptions {
   onHandlerError?: (error: unknown, conn?: Connection) => void;
   /** The blocking-work pool, started by prepareBlocking() or the first spawnBlocking(). */
   pool?: PoolOptions;
+  /**
+   * What drives the loop's connections (see docs/IO_URING.md):
+   * - `'epoll'` / `'kqueue'`: the readiness selector this build has;
+   * - `'io_uring'`: completions (multishot recv into provided buffers);
+   *   throws `ERR_IO_URING_UNAVAILABLE`, naming what is missing, where it
+   *   cannot run;
+   * - `'auto'`: io_uring when a probe succeeds, else the selector, with
+   *   the reason in {@link EventLoop.backendFallback}.
+   *
+   * Default: the environment variable `EDGELOOP_LOOP_BACKEND` if set, else
+   * the selector. Handlers see the same events on every backend.
+   */
+  backend?: BackendOption;
 }
 
 
