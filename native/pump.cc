@@ -96,6 +96,8 @@ Pump::Pump(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Pump>(info) {
     }
     buffer_size_ = size;
     delivered_.reserve(a.read_size / size);
+    next_bid_.assign(a.read_size / size, -1);
+    bid_len_.assign(a.read_size / size, 0);
   }
 }
 
@@ -207,6 +209,7 @@ Napi::Value Pump::Modify(const Napi::CallbackInfo& info) {
   if (c == nullptr) return Napi::Number::New(info.Env(), -ENOENT);
   c->auto_read = info[2].ToBoolean();
   int r = SetInterest(c, interest);
+  if (r >= 0 && ring_ != nullptr && c->listed) KickIfBacklog();  // resumed with bytes held
   return Napi::Number::New(info.Env(), r < 0 ? r : Submitted(0));
 }
 
@@ -218,6 +221,7 @@ Napi::Value Pump::Remove(const Napi::CallbackInfo& info) {
   if (c == nullptr) return Napi::Number::New(info.Env(), -ENOENT);
   if (c->polled != 0) selector_->Deregister(c->fd);
   bool cancel = c->recv == kRecvArmed;
+  if (ring_ != nullptr) DropBacklog(c);
   *c = Conn();
   if (cancel) {
     // Completed here, before the caller closes the fd: the recv's hold on

@@ -68,6 +68,17 @@ class Pump : public Napi::ObjectWrap<Pump> {
     bool blocked = false;   // a write of this turn fell short: queue the rest
     RecvState recv = kRecvIdle;
     bool starved = false;   // its recv ended on ENOBUFS: re-armed once buffers return
+    bool throttled = false; // its backlog reached the read budget: no recv until it drains
+    bool listed = false;    // on backlog_: it has held buffers or a pending end
+    bool end_pending = false;  // the recv ended (EOF or end_errno) behind the backlog
+    uint32_t end_errno = 0;
+    // Completed buffers not yet handed to JS (reading paused, or over this
+    // turn's budget), in order, linked through next_bid_.
+    int32_t q_head = -1;
+    int32_t q_tail = -1;
+    uint32_t q_bytes = 0;
+    uint32_t turn_bytes = 0;  // bytes handed to JS in turn `turn_stamp`
+    uint32_t turn_stamp = 0;
   };
   struct Arrays {
     uint8_t* read_arena;
@@ -110,6 +121,13 @@ class Pump : public Napi::ObjectWrap<Pump> {
   int32_t RingTurn(const Arrays& a, int timeout, uint32_t out);
   uint32_t Reap(const Arrays& a, uint32_t out, uint32_t end, bool* select);
   uint32_t RecvRecord(const Completion& cq, uint32_t* rec);
+  uint32_t DrainBacklogs(const Arrays& a, uint32_t out, uint32_t end);
+  uint32_t TurnBytes(Conn* c);
+  void Hold(Conn* c, uint32_t bid, uint32_t len);
+  void PendEnd(Conn* c, uint32_t err);
+  void DropBacklog(Conn* c);
+  bool BacklogReady();
+  void KickIfBacklog();
 
   Selector* selector_;
   Napi::ObjectReference poll_ref_;
@@ -123,6 +141,10 @@ class Pump : public Napi::ObjectWrap<Pump> {
   uint32_t buffer_size_ = 0;
   std::vector<uint32_t> delivered_;  // buffers of the turn handlers see now
   std::vector<uint32_t> starved_;    // tokens waiting for buffers
+  std::vector<uint32_t> backlog_;    // tokens with held buffers or a pending end
+  std::vector<int32_t> next_bid_;    // a backlog's links, by buffer
+  std::vector<uint32_t> bid_len_;    // bytes in each held buffer
+  uint32_t turn_ = 0;
   bool poll_armed_ = false;          // a oneshot poll on the selector fd is live
   bool attached_ = false;            // the ring fd sits in the selector for uv_poll
 };

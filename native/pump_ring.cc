@@ -7,6 +7,7 @@
 // corked writes are sent as on the selector backend (pump_write.cc).
 #include <errno.h>
 #include <poll.h>
+#include <unistd.h>
 
 #include "pump.h"
 
@@ -24,7 +25,7 @@ uint64_t UserData(Op op, uint32_t token) { return (static_cast<uint64_t>(op) << 
 // recv being cancelled re-arms from its last completion, not here, so a
 // connection never has two.
 int Pump::ApplyRecv(Conn* c) {
-  bool want = RingReads(c);
+  bool want = RingReads(c) && !c->throttled && !c->end_pending;
   if (want && c->recv == kRecvIdle && !c->starved) {
     int r = ring_->QueueRecv(c->fd, UserData(kOpRecv, c->token));
     if (r < 0) return r;
@@ -72,7 +73,49 @@ void Pump::RecycleBuffers(const Arrays& a, uint32_t shorts) {
   ring_->PublishBuffers();
 }
 
-// One recv completion as at most one record (0 or 1 returned).
+uint32_t Pump::TurnBytes(Conn* c) {
+  if (c->turn_stamp != turn_) {
+    c->turn_stamp = turn_;
+    c->turn_bytes = 0;
+  }
+  return c->turn_bytes;
+}
+
+// Keeps a completed buffer back, behind the connection's earlier ones. A
+// backlog as large as a turn's budget stops the recv (the bytes then wait
+// in the socket, as on the selector backend) until it drains.
+void Pump::Hold(Conn* c, uint32_t bid, uint32_t len) {
+  next_bid_[bid] = -1;
+  bid_len_[bid] = len;
+  if (c->q_tail >= 0) next_bid_[c->q_tail] = static_cast<int32_t>(bid);
+  else c->q_head = static_cast<int32_t>(bid);
+  c->q_tail = static_cast<int32_t>(bid);
+  c->q_bytes += len;
+  if (!c->listed) backlog_.push_back(c->token);
+  c->listed = true;
+  if (c->q_bytes >= read_budget_ && !c->throttled) {
+    c->throttled = true;
+    ApplyRecv(c);
+  }
+}
+
+// The recv ended with EOF (err 0) or an error; reported after the backlog.
+void Pump::PendEnd(Conn* c, uint32_t err) {
+  c->end_pending = true;
+  c->end_errno = err;
+  if (!c->listed) backlog_.push_back(c->token);
+  c->listed = true;
+}
+
+void Pump::DropBacklog(Conn* c) {
+  for (int32_t b = c->q_head; b >= 0; b = next_bid_[b]) ring_->ReturnBuffer(static_cast<uint32_t>(b));
+  c->q_head = c->q_tail = -1;
+  c->q_bytes = 0;
+}
+
+// One recv completion as at most one record (0 or 1 returned). Bytes go to
+// JS at once only when nothing of the connection waits before them, it is
+// reading and it is within this turn's budget; otherwise they are held.
 uint32_t Pump::RecvRecord(const Completion& cq, uint32_t* rec) {
   uint32_t token = static_cast<uint32_t>(cq.user_data);
   Conn* c = Find(token);
@@ -81,29 +124,78 @@ uint32_t Pump::RecvRecord(const Completion& cq, uint32_t* rec) {
     return 0;
   }
   if (!cq.more) c->recv = kRecvIdle;
+  bool direct = !c->listed && RingReads(c) && TurnBytes(c) < read_budget_;
   uint32_t n = 0;
   if (cq.bid >= 0 && cq.res > 0) {
-    delivered_.push_back(static_cast<uint32_t>(cq.bid));
-    PutRecord(rec, token, kReadable | kRecData, static_cast<uint32_t>(cq.bid) * buffer_size_,
-              static_cast<uint32_t>(cq.res), 0);
-    n = 1;
+    uint32_t bid = static_cast<uint32_t>(cq.bid), len = static_cast<uint32_t>(cq.res);
+    if (direct) {
+      delivered_.push_back(bid);
+      c->turn_bytes += len;
+      PutRecord(rec, token, kReadable | kRecData, bid * buffer_size_, len, 0);
+      n = 1;
+    } else {
+      Hold(c, bid, len);
+    }
   } else if (cq.bid >= 0) {
     ring_->ReturnBuffer(static_cast<uint32_t>(cq.bid));
-  }
-  if (cq.res == 0) {
-    PutRecord(rec, token, kReadable | kReadClosed | kRecEof, 0, 0, 0);
-    return 1;  // no more to read: not re-armed
   }
   if (cq.res == -ENOBUFS) {
     // The ring ran dry: the bytes wait in the socket until buffers return.
     if (!c->starved) starved_.push_back(token);
     c->starved = true;
-  } else if (cq.res < 0 && cq.res != -ECANCELED) {
-    PutRecord(rec, token, kRecError, 0, 0, static_cast<uint32_t>(-cq.res));
-    return 1;
+  } else if (cq.res <= 0 && cq.res != -ECANCELED) {
+    uint32_t err = static_cast<uint32_t>(-cq.res);
+    if (!direct || TurnBytes(c) > 0) {
+      // Behind bytes held, or handed over this turn: next turn, and only if
+      // their handler keeps reading (it may pause on them), as a read
+      // would find the end on the selector backend.
+      PendEnd(c, err);
+    } else {
+      uint32_t flags = err == 0 ? kReadable | kReadClosed | kRecEof : kRecError;
+      PutRecord(rec, token, flags, 0, 0, err);
+      n = 1;
+    }
+    return n;  // nothing more to read: not re-armed
   }
   if (c->recv == kRecvIdle) ApplyRecv(c);  // ended early, or cancelled and wanted again
   return n;
+}
+
+// Hands held bytes (and then a pending end) to JS for connections that are
+// reading, within each one's budget; a drained backlog lets its recv run.
+uint32_t Pump::DrainBacklogs(const Arrays& a, uint32_t out, uint32_t end) {
+  size_t kept = 0;
+  for (size_t i = 0; i < backlog_.size(); i++) {
+    Conn* c = Find(backlog_[i]);
+    if (c == nullptr || !c->listed) continue;
+    while (out < end && c->q_head >= 0 && RingReads(c) && TurnBytes(c) < read_budget_) {
+      uint32_t bid = static_cast<uint32_t>(c->q_head);
+      c->q_head = next_bid_[bid];
+      if (c->q_head < 0) c->q_tail = -1;
+      c->q_bytes -= bid_len_[bid];
+      c->turn_bytes += bid_len_[bid];
+      delivered_.push_back(bid);
+      PutRecord(a.records + (out++) * kRecordWords, c->token, kReadable | kRecData,
+                bid * buffer_size_, bid_len_[bid], 0);
+    }
+    if (c->q_head < 0 && c->end_pending && RingReads(c) && out < end) {
+      uint32_t err = c->end_errno;
+      uint32_t flags = err == 0 ? kReadable | kReadClosed | kRecEof : kRecError;
+      PutRecord(a.records + (out++) * kRecordWords, c->token, flags, 0, 0, err);
+      c->end_pending = false;
+    }
+    if (c->q_head >= 0 || c->end_pending) {
+      backlog_[kept++] = c->token;
+      continue;
+    }
+    c->listed = false;
+    if (c->throttled) {
+      c->throttled = false;
+      ApplyRecv(c);
+    }
+  }
+  backlog_.resize(kept);
+  return out;
 }
 
 // Takes completions into records from `out` up to `end`; what does not fit
@@ -126,6 +218,7 @@ uint32_t Pump::Reap(const Arrays& a, uint32_t out, uint32_t end, bool* select) {
 // recycle, wait, reap, then the selector's events.
 int32_t Pump::RingTurn(const Arrays& a, int timeout, uint32_t out) {
   RecycleBuffers(a, out);
+  if (BacklogReady()) timeout = 0;  // held bytes are due now
   if (!attached_ && !poll_armed_ &&
       ring_->QueuePoll(selector_->fd(), POLLIN, UserData(kOpPoll, 0)) == 0) {
     poll_armed_ = true;
@@ -134,13 +227,34 @@ int32_t Pump::RingTurn(const Arrays& a, int timeout, uint32_t out) {
   if (r < 0) return r;
   bool select = attached_;
   uint32_t end = out + static_cast<uint32_t>(ready_.size());
+  turn_++;
+  out = DrainBacklogs(a, out, end);
   out = Reap(a, out, end, &select);
   if (select && out < end) {
     int n = selector_->Select(ready_.data(), static_cast<int>(end - out), 0);
     if (n < 0) return n;
     out = ReadReady(a, n, out, 0);
   }
+  KickIfBacklog();
   return static_cast<int32_t>(out);
+}
+
+// Whether a reading connection has held bytes or a pending end.
+bool Pump::BacklogReady() {
+  for (uint32_t token : backlog_) {
+    Conn* c = Find(token);
+    if (c != nullptr && c->listed && RingReads(c)) return true;
+  }
+  return false;
+}
+
+// Attached, nothing but the fd uv_poll watches starts a turn: when held
+// bytes are due, signal the ring's eventfd so that one comes.
+void Pump::KickIfBacklog() {
+  if (!attached_ || !BacklogReady()) return;
+  uint64_t one = 1;
+  ssize_t r = write(ring_->EventFd(), &one, sizeof one);
+  (void)r;  // EAGAIN: the counter is already signalled
 }
 
 }  // namespace edgeloop
