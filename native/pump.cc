@@ -35,7 +35,7 @@ Napi::Function Pump::Define(Napi::Env env) {
                          InstanceMethod<&Pump::Flush>("flush"),
                          InstanceMethod<&Pump::SetAttached>("setAttached"),
                          InstanceMethod<&Pump::Close>("close"),
-                         InstanceAccessor<&Pump::Backend>("backend"),
+                         InstanceMethod<&Pump::Backend>("backend"),
                      });
 }
 
@@ -294,7 +294,7 @@ Napi::Value Pump::Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// backend: "io_uring (<mode>)" or the selector's name.
+// backend() -> "io_uring (<mode>)" or the selector's name.
 Napi::Value Pump::Backend(const Napi::CallbackInfo& info) {
   if (ring_ == nullptr) return Napi::String::New(info.Env(), kBackendName);
   return Napi::String::New(info.Env(), std::string("io_uring (") + ring_->mode() + ")");

@@ -124,7 +124,9 @@ uint32_t Pump::RecvRecord(const Completion& cq, uint32_t* rec) {
     return 0;
   }
   if (!cq.more) c->recv = kRecvIdle;
-  bool direct = !c->listed && RingReads(c) && TurnBytes(c) < read_budget_;
+  bool direct = !c->listed && RingReads(c) &&
+                (cq.res <= 0 || TurnBytes(c) == 0 ||
+                 TurnBytes(c) + static_cast<uint32_t>(cq.res) <= read_budget_);
   uint32_t n = 0;
   if (cq.bid >= 0 && cq.res > 0) {
     uint32_t bid = static_cast<uint32_t>(cq.bid), len = static_cast<uint32_t>(cq.res);
@@ -168,7 +170,8 @@ uint32_t Pump::DrainBacklogs(const Arrays& a, uint32_t out, uint32_t end) {
   for (size_t i = 0; i < backlog_.size(); i++) {
     Conn* c = Find(backlog_[i]);
     if (c == nullptr || !c->listed) continue;
-    while (out < end && c->q_head >= 0 && RingReads(c) && TurnBytes(c) < read_budget_) {
+    while (out < end && c->q_head >= 0 && RingReads(c) &&
+           (TurnBytes(c) == 0 || TurnBytes(c) + bid_len_[c->q_head] <= read_budget_)) {
       uint32_t bid = static_cast<uint32_t>(c->q_head);
       c->q_head = next_bid_[bid];
       if (c->q_head < 0) c->q_tail = -1;

@@ -233,21 +233,31 @@ int LinuxRing::EventFd() {
   return efd;
 }
 
+// Ends the ring: in-flight requests are cancelled and no buffer is written
+// after. The mappings stay until destruction, so a call after Close reads
+// and writes memory that is still ours.
 void LinuxRing::Close() {
   if (event_fd_ >= 0) {
     close(event_fd_);
     event_fd_ = -1;
   }
-  if (fd_ >= 0) {
-    close(fd_);  // ends what is still in flight; no buffer is written after
-    fd_ = -1;
+  if (fd_ < 0) return;
+  if (enter_flags_ & IORING_ENTER_REGISTERED_RING) {
+    // The registered slot holds the ring open too.
+    io_uring_rsrc_update up{};
+    up.offset = enter_fd_;
+    RegisterOp(fd_, IORING_UNREGISTER_RING_FDS, &up, 1);
+    enter_flags_ = 0;
   }
+  close(fd_);
+  fd_ = -1;
+}
+
+LinuxRing::~LinuxRing() {
+  Close();
   if (rings_ != MAP_FAILED) munmap(rings_, rings_size_);
   if (sqes_ != nullptr) munmap(sqes_, sqes_size_);
   if (buf_ring_ != nullptr) munmap(buf_ring_, buf_ring_size_);
-  rings_ = MAP_FAILED;
-  sqes_ = nullptr;
-  buf_ring_ = nullptr;
 }
 
 std::unique_ptr<Ring> Ring::Open(uint8_t* arena, uint32_t size, uint32_t count,

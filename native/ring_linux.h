@@ -20,7 +20,7 @@ namespace edgeloop {
 
 class LinuxRing final : public Ring {
  public:
-  ~LinuxRing() override { Close(); }
+  ~LinuxRing() override;
 
   // Sets up everything Open promises; false with the missing piece in `why`.
   bool Init(uint8_t* arena, uint32_t size, uint32_t count, std::string* why);
@@ -32,7 +32,7 @@ class LinuxRing final : public Ring {
 
   int QueueRecv(int fd, uint64_t user_data) override {
     io_uring_sqe* s = Sqe();
-    if (s == nullptr) return -EBUSY;
+    if (s == nullptr) return fd_ < 0 ? -EBADF : -EBUSY;
     s->opcode = IORING_OP_RECV;
     s->fd = fd;
     s->ioprio = IORING_RECV_MULTISHOT;
@@ -44,7 +44,7 @@ class LinuxRing final : public Ring {
 
   int QueuePoll(int fd, uint32_t events, uint64_t user_data) override {
     io_uring_sqe* s = Sqe();
-    if (s == nullptr) return -EBUSY;
+    if (s == nullptr) return fd_ < 0 ? -EBADF : -EBUSY;
     s->opcode = IORING_OP_POLL_ADD;
     s->fd = fd;
     s->poll32_events = events;
@@ -54,7 +54,7 @@ class LinuxRing final : public Ring {
 
   int QueueCancel(uint64_t target, uint64_t user_data) override {
     io_uring_sqe* s = Sqe();
-    if (s == nullptr) return -EBUSY;
+    if (s == nullptr) return fd_ < 0 ? -EBADF : -EBUSY;
     s->opcode = IORING_OP_ASYNC_CANCEL;
     s->fd = -1;
     s->addr = target;
@@ -62,9 +62,10 @@ class LinuxRing final : public Ring {
     return 0;
   }
 
-  int Submit() override { return Pending() == 0 ? 0 : Enter(0, 0, nullptr); }
+  int Submit() override { return fd_ < 0 ? -EBADF : Pending() == 0 ? 0 : Enter(0, 0, nullptr); }
 
   int Wait(int timeout_ms) override {
+    if (fd_ < 0) return -EBADF;
     if (timeout_ms == 0 || Ready() > 0) return Enter(0, IORING_ENTER_GETEVENTS, nullptr);
     __kernel_timespec ts{};
     io_uring_getevents_arg arg{};
@@ -79,6 +80,7 @@ class LinuxRing final : public Ring {
   }
 
   bool Next(Completion* out) override {
+    if (fd_ < 0) return false;
     unsigned head = *cq_head_;
     if (head == __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE)) return false;
     const io_uring_cqe& c = cqes_[head & cq_mask_];

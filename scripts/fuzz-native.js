@@ -808,7 +808,10 @@ function child(o) {
         read = Buffer.alloc(readSize);
         write = Buffer.alloc(writeSize);
       }
-      return [livePoll(), read, write, writes, records, 1 + rng.int(12), 1 + rng.int(4096), cap];
+      const args = [livePoll(), read, write, writes, records, 1 + rng.int(12), 1 + rng.int(4096), cap];
+      // Sometimes the io_uring backend: the read arena cut into buffers.
+      if (rng.chance(0.25)) args.push(rng.weighted([[6, () => rng.pick([1, 4, 16, 64, 256])], [1, number]])());
+      return args;
     }
     const capacity = rng.weighted([[6, () => 1 + rng.int(16)], [1, number]])();
     const cap = typeof capacity === 'number' && capacity > 0 && capacity < 1e6 ? capacity : 4;
@@ -1162,6 +1165,10 @@ function child(o) {
       fillWrites(self, count);
       return { fn: PumpProto.flush, self, args: [count, plausible(8)], check: INT };
     }),
+    callGen('Pump.setAttached', 2, () => pumpCall('setAttached', [rng.chance(0.7) ? rng.chance(0.5) : weird()], INT)),
+    callGen('Pump.close', 1, () => pumpCall('close', [], VOID)),
+    callGen('Pump.backend', 1, () => ({ fn: PumpProto.backend, self: pumpReceiver(), args: [], check: NON_EMPTY })),
+    callGen('probeIoUring', 1, () => ({ fn: native.probeIoUring, args: [], check: (r) => typeof r === 'string' })),
   ];
 
   let attachCalls = 0;

@@ -49,7 +49,7 @@ export interface NativePump {
   /** Ends the ring, if any (the selector is the Poll's to close). */
   close(): void;
   /** `'epoll'`, `'kqueue'` or `'io_uring (<setup mode>)'`. */
-  readonly backend: string;
+  backend(): string;
 }
 
 /** The constants native/sys_constants.cc exports, read from the platform's headers. */

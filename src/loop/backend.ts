@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { codedError, type CodedError } from '../errors';
+import { codedError } from '../errors';
 import { native } from '../native';
 
 /** What {@link EventLoopOptions.backend} accepts. */
@@ -12,8 +12,13 @@ export type BackendOption = 'auto' | 'epoll' | 'kqueue' | 'io_uring';
 /** The backend a loop runs on: see {@link EventLoop.backend}. */
 export type BackendName = 'epoll' | 'kqueue' | 'io_uring';
 
-/** The error for an io_uring backend that cannot run here; `reason` names what is missing. */
-export type IoUringUnavailableError = CodedError<Error> & { reason: string };
+/** The error for an io_uring backend that cannot run here (code `ERR_IO_URING_UNAVAILABLE`). */
+export interface IoUringUnavailableError extends Error {
+  /** `'ERR_IO_URING_UNAVAILABLE'`. */
+  code: string;
+  /** What this kernel, build or sandbox lacks, for example "kernel lacks multishot recv". */
+  reason: string;
+}
 
 /** A resolved choice: the backend, and why `auto` did not take io_uring (null: it did, or was not asked). */
 export interface BackendChoice {

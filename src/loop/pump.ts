@@ -130,7 +130,7 @@ export class LoopPump {
 
   /** `'epoll'`, `'kqueue'` or `'io_uring (<setup mode>)'`. */
   get engine(): string {
-    return this.native.backend;
+    return this.native.backend();
   }
 
   /** Tells the ring that uv_poll (attach()) watches the loop now, or no longer. */
