@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { applyBackendFlag } from '../src/cli/backend-flag';
 import { afterEach, describe, expect, it } from 'vitest';
 import { useTempDir } from './temp-dir';
 import { later, runCleanups } from './cleanup';
@@ -68,9 +69,10 @@ function startCli(args: string[], nodeArgs: string[] = []): LineChild {
 /** Waits for the CLI's listening line and parses it. */
 async function listening(cli: LineChild, ms = 15000): Promise<{ line: string; port: number; mode: string; workers: number | null; pid: number }> {
   const line = await cli.line(/ listening on /, ms);
-  const m = /^edgeloop-echo listening on 127\.0\.0\.1:(\d+) \(mode (run|attach)(?:, (\d+) workers?)?, pid (\d+)\)$/.exec(line);
+  const m = /^edgeloop-echo listening on 127\.0\.0\.1:(\d+) \(mode (run|attach)(?:, (\d+) workers?)?, (backend [^,]+(?: \(.*\))?), pid (\d+)\)$/.exec(line);
   if (m === null) throw new Error(`unexpected listening line: ${JSON.stringify(line)}`);
-  return { line, port: Number(m[1]), mode: m[2], workers: m[3] === undefined ? null : Number(m[3]), pid: Number(m[4]) };
+  expect(m[4]).toBe(applyBackendFlag(undefined));
+  return { line, port: Number(m[1]), mode: m[2], workers: m[3] === undefined ? null : Number(m[3]), pid: Number(m[5]) };
 }
 
 /** Parses "edgeloop-echo stopped: C connections, B bytes, M messages". */

@@ -14,6 +14,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { applyBackendFlag } from '../src/cli/backend-flag';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { later, runCleanups } from './cleanup';
 import { distCli, ROOT } from './dist';
@@ -224,12 +225,12 @@ describe('bad flag values', () => {
 describe('running daemon', () => {
   it('prints "edgeloop-identd listening on 127.0.0.1:PORT (pid PID, netlink)"', async () => {
     const d = await startDaemon();
-    expect(d.listening).toBe(`edgeloop-identd listening on 127.0.0.1:${d.port} (pid ${d.pid}, netlink)`);
+    expect(d.listening).toBe(`edgeloop-identd listening on 127.0.0.1:${d.port} (pid ${d.pid}, ${applyBackendFlag(undefined)}, netlink)`);
   });
 
   it('lists every address it listens on (127.0.0.1 and [::1])', async () => {
     const d = await startDaemon([], ['127.0.0.1', '::1']);
-    expect(d.listening).toBe(`edgeloop-identd listening on 127.0.0.1:${d.port}, [::1]:${d.port} (pid ${d.pid}, netlink)`);
+    expect(d.listening).toBe(`edgeloop-identd listening on 127.0.0.1:${d.port}, [::1]:${d.port} (pid ${d.pid}, ${applyBackendFlag(undefined)}, netlink)`);
   });
 
   it('answers a query with the owner of a connection end', async (ctx) => {
@@ -462,7 +463,7 @@ describe('--user nobody', () => {
 
   it('still uses netlink (opened before the drop)', async () => {
     const d = await startDaemon(['--user', 'nobody']);
-    expect(d.listening).toMatch(/\(pid \d+, netlink\)$/);
+    expect(d.listening).toMatch(/\(pid \d+, backend [^,]+, netlink\)$/);
   });
 
   it('still answers owner lookups after the drop', async () => {

@@ -13,6 +13,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { applyBackendFlag } from '../src/cli/backend-flag';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TcpListener, TcpStream, UdpSocket, UnixListener } from '../src/index';
 import { listenFds } from '../src/cli/activation';
@@ -55,7 +56,7 @@ describe('a daemon started with a listening socket as fd 3', () => {
     const { listener, port } = loopbackListener();
     const d = activated(listener.fd);
     const line = await d.line(/listening on/, 10000);
-    expect(line).toBe(`edgeloop-identd listening on 127.0.0.1:${port} (pid ${d.proc.pid}, netlink, socket activation)`);
+    expect(line).toBe(`edgeloop-identd listening on 127.0.0.1:${port} (pid ${d.proc.pid}, ${applyBackendFlag(undefined)}, netlink, socket activation)`);
   });
 
   it('serves several passed sockets (LISTEN_FDS=2)', async () => {

@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import * as path from 'node:path';
 import { createEchoServer, type EchoStats } from '../echo/server';
 import { LoopWorkers } from '../workers';
+import { BACKEND_FLAG, applyBackendFlag } from './backend-flag';
 import { choiceFlag, intFlag, parseFlags, runCli, secondsFlag, usage, UsageError, type FlagSpec } from './args';
 
 const COMMAND = 'edgeloop-echo';
@@ -19,6 +20,7 @@ const FLAGS: Record<string, FlagSpec> = {
   workers: { type: 'string', help: 'N  loops in N worker threads sharing the port with SO_REUSEPORT (default 1)' },
   'max-connections': { type: 'string', help: 'N  connections open at once; more are accepted and closed (default unlimited)' },
   'idle-timeout': { type: 'string', help: 'SECONDS  close connections idle this long (default never)' },
+  backend: BACKEND_FLAG,
 };
 
 function describe(host: string, port: number): string {
@@ -47,6 +49,7 @@ async function main(): Promise<void> {
     : intFlag('max-connections', values['max-connections'] as string, 0, 1, 1 << 20);
   const idleTimeoutMs = secondsFlag('idle-timeout', values['idle-timeout'] as string | undefined, undefined);
   const options = { host, maxConnections, idleTimeoutMs };
+  const engine = applyBackendFlag(values.backend as string | undefined);
 
   if (mode === 'attach' && workers === 1) {
     const server = createEchoServer({ ...options, port });
@@ -57,7 +60,7 @@ async function main(): Promise<void> {
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    process.stdout.write(`${COMMAND} listening on ${describe(host, server.address.port)} (mode attach, pid ${process.pid})\n`);
+    process.stdout.write(`${COMMAND} listening on ${describe(host, server.address.port)} (mode attach, ${engine}, pid ${process.pid})\n`);
     return;
   }
 
@@ -94,7 +97,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => void stop());
   const plural = workers === 1 ? 'worker' : 'workers';
   process.stdout.write(
-    `${COMMAND} listening on ${describe(host, boundPort)} (mode ${mode}, ${workers} ${plural}, pid ${process.pid})\n`,
+    `${COMMAND} listening on ${describe(host, boundPort)} (mode ${mode}, ${workers} ${plural}, ${engine}, pid ${process.pid})\n`,
   );
 }
 

@@ -17,6 +17,7 @@ import { adoptInetdConnection, isConnection } from './inetd';
 import { consoleLog, syslogLog, type Log } from './log';
 import { onceWriter } from './once';
 import { DEFAULT_SYSLOG_SOCKET } from './syslog';
+import { BACKEND_FLAG, applyBackendFlag } from './backend-flag';
 
 const COMMAND = 'edgeloop-identd';
 
@@ -35,6 +36,7 @@ const FLAGS: Record<string, FlagSpec> = {
   user: { type: 'string', short: 'u', help: 'USER  drop privileges to this user after binding' },
   group: { type: 'string', short: 'g', help: 'GROUP  drop privileges to this group after binding (default the user\'s)' },
   quiet: { type: 'boolean', short: 'q', help: 'do not log a line per query' },
+  backend: BACKEND_FLAG,
   inetd: { type: 'boolean', help: 'answer the one connection on stdin (as inetd passes it), then exit; logs to syslog' },
   syslog: { type: 'boolean', help: 'log to syslog (facility daemon) instead of stdout and stderr' },
   'syslog-socket': { type: 'string', help: `PATH  the syslog socket --syslog writes to (default ${DEFAULT_SYSLOG_SOCKET})` },
@@ -114,6 +116,7 @@ async function main(): Promise<void> {
   }
   // Read (and removed from the environment) before anything can start a child.
   const activation = listenFds();
+  const engine = applyBackendFlag(values.backend as string | undefined);
   const inetd = values.inetd === true;
   if (values.address !== undefined || values.port !== undefined) {
     if (inetd) throw new UsageError('--address and --port cannot be used with --inetd: inetd passes the connection on stdin');
@@ -215,7 +218,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', stop);
   if (rules !== undefined) process.on('SIGHUP', () => reloadRules(configFile as string, rules, log));
   const where = server.addresses.map(formatAddress).join(', ');
-  const notes = [`pid ${process.pid}`, ...(server.lookup.usesNetlink ? ['netlink'] : []), ...(activation !== null ? ['socket activation'] : [])];
+  const notes = [`pid ${process.pid}`, engine, ...(server.lookup.usesNetlink ? ['netlink'] : []), ...(activation !== null ? ['socket activation'] : [])];
   log.announce(`listening on ${where} (${notes.join(', ')})`);
 }
 
