@@ -123,6 +123,11 @@ function echoServers(bun, uring) {
   ];
   if (bun) list.splice(3, 0, { name: 'Bun.listen', cmd: [bun, path.join(__dirname, 'servers', 'bun-echo.js'), '0'] });
   if (uring.ok) list.push({ name: 'C io_uring', cmd: [path.join(BUILD, 'c-uring-echo'), '0'] });
+  // The EventLoop's own io_uring backend, where its probe passes.
+  const { ioUringUnavailableReason } = require(path.join(ROOT, 'dist', 'index.js'));
+  if (ioUringUnavailableReason() === '') {
+    list.splice(2, 0, { name: 'edgeloop io_uring', cmd: [node, echo, '--port', '0', '--mode', 'run', '--backend', 'io_uring'] });
+  }
   return list;
 }
 
@@ -440,6 +445,12 @@ function targets(table, memory, gc, ident) {
     const ratio = median(e[64].map((r) => r.queries_per_s)) / median(o[64].map((r) => r.queries_per_s));
     check(ratio >= 20, `ident queries/s with 64 clients at least 20x oidentd: ${fmt(ratio, 1)}x`);
   } else check(null, 'ident vs oidentd: oidentd not installed');
+  const ring = 'edgeloop io_uring';
+  if (table.b[ring]) {
+    check(toC('b', ring) <= 0.9, `(b) io_uring backend CPU/msg at most 0.90x C epoll: ${fmt(table.b[ring].cpu, 2)} vs ${fmt(table.b['C epoll'].cpu, 2)} µs (${fmt(toC('b', ring), 2)}x)`);
+    if (table.b['C io_uring']) check(table.b[ring].cpu <= table.b['C io_uring'].cpu * 1.1, `(b) io_uring backend at most 1.10x C io_uring: ${fmt(table.b[ring].cpu / table.b['C io_uring'].cpu, 2)}x`);
+    check(table.d[ring].mb >= table.d['C epoll'].mb, `(d) io_uring backend 16 KiB MB/s at least 1.0x C epoll: ${fmt(table.d[ring].mb / table.d['C epoll'].mb, 2)}x`);
+  } else check(null, 'io_uring backend: not available in this run');
   const uring = table.b['C io_uring'];
   if (uring) lines.push(`- info: (b) C io_uring CPU/msg as a ratio to C epoll, the bound the io_uring backend works against: ${fmt(uring.cpu / table.b['C epoll'].cpu, 2)}x (${fmt(uring.cpu, 2)} vs ${fmt(table.b['C epoll'].cpu, 2)} µs)`);
   else lines.push('- info: (b) C io_uring vs C epoll: C io_uring not measured in this run');
