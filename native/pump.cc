@@ -97,6 +97,13 @@ Pump::Pump(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Pump>(info) {
     buffer_size_ = size;
     delivered_.reserve(a.read_size / size);
     next_bid_.assign(a.read_size / size, -1);
+    ref_turn_.assign(a.read_size / size, 0);
+    size_t writes = a.writes_len / kWriteWords;
+    groups_.reserve(writes);
+    iovs_.resize(writes);
+    iov_write_.resize(writes);
+    msgs_.resize(writes);
+    stash_.reserve(8192 + ready_.size());
     bid_len_.assign(a.read_size / size, 0);
   }
 }
@@ -244,10 +251,10 @@ Napi::Value Pump::Turn(const Napi::CallbackInfo& info) {
       !CheckWrites(env, a, count, static_cast<size_t>(count) + ready_.size())) {
     return env.Undefined();
   }
-  uint32_t out = SendCorked(a, count, 0);
   if (ring_ != nullptr) {
-    return Napi::Number::New(env, RingTurn(a, static_cast<int>(timeout), out));
+    return Napi::Number::New(env, RingTurn(a, static_cast<int>(timeout), count));
   }
+  uint32_t out = SendCorked(a, count, 0);
   int n = selector_->Select(ready_.data(), static_cast<int>(ready_.size()),
                             static_cast<int>(timeout));
   if (n < 0) return Napi::Number::New(env, n);

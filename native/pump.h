@@ -13,6 +13,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <vector>
 
 #include "ring.h"
@@ -79,6 +81,17 @@ class Pump : public Napi::ObjectWrap<Pump> {
     uint32_t q_bytes = 0;
     uint32_t turn_bytes = 0;  // bytes handed to JS in turn `turn_stamp`
     uint32_t turn_stamp = 0;
+    uint32_t send_group = 0;  // its entry in groups_ while send_stamp == turn_
+    uint32_t send_stamp = 0;
+  };
+  // One connection's corked writes of a turn, as one sendmsg: its iovecs are
+  // iovs_[first, first + count), one per write (iov_write_ holds its index).
+  struct SendGroup {
+    uint32_t token;
+    uint32_t first;
+    uint32_t count;
+    uint32_t filled;
+    struct msghdr* msg;
   };
   struct Arrays {
     uint8_t* read_arena;
@@ -117,15 +130,22 @@ class Pump : public Napi::ObjectWrap<Pump> {
     return ring_ != nullptr && c->auto_read && (c->interest & kInterestReadable) != 0;
   }
   int ApplyRecv(Conn* c);
-  void RecycleBuffers(const Arrays& a, uint32_t shorts);
-  int32_t RingTurn(const Arrays& a, int timeout, uint32_t out);
-  uint32_t Reap(const Arrays& a, uint32_t out, uint32_t end, bool* select);
+  void RecycleBuffers();
+  int32_t RingTurn(const Arrays& a, int timeout, uint32_t count);
+  void Reap(const Arrays& a, uint32_t* out, bool* select);
+  uint32_t Unstash(const Arrays& a, uint32_t out, uint32_t end);
   uint32_t RecvRecord(const Completion& cq, uint32_t* rec);
   uint32_t DrainBacklogs(const Arrays& a, uint32_t out, uint32_t end);
   uint32_t TurnBytes(Conn* c);
   void Hold(Conn* c, uint32_t bid, uint32_t len);
   void PendEnd(Conn* c, uint32_t err);
   void DropBacklog(Conn* c);
+  // The io_uring turn's sends (pump_ring_send.cc).
+  void MarkReferenced(const Arrays& a, uint32_t count);
+  uint32_t QueueSends(const Arrays& a, uint32_t count, uint32_t* out);
+  uint32_t SendDone(const Arrays& a, const Completion& cq, uint32_t out);
+  uint32_t ShortRecords(const Arrays& a, const SendGroup& g, uint32_t from, uint32_t sent,
+                        uint32_t flags, uint32_t err, uint32_t out);
   bool BacklogReady();
   void KickIfBacklog();
 
@@ -145,6 +165,13 @@ class Pump : public Napi::ObjectWrap<Pump> {
   std::vector<int32_t> next_bid_;    // a backlog's links, by buffer
   std::vector<uint32_t> bid_len_;    // bytes in each held buffer
   uint32_t turn_ = 0;
+  std::vector<SendGroup> groups_;
+  std::vector<struct iovec> iovs_;
+  std::vector<uint32_t> iov_write_;
+  std::vector<struct msghdr> msgs_;
+  std::vector<uint32_t> ref_turn_;       // by buffer: the turn a corked write referenced it
+  std::vector<Completion> stash_;        // completions reaped but not yet recorded
+  size_t stash_next_ = 0;
   bool poll_armed_ = false;          // a oneshot poll on the selector fd is live
   bool attached_ = false;            // the ring fd sits in the selector for uv_poll
 };

@@ -15,7 +15,7 @@ namespace edgeloop {
 
 namespace {
 
-enum Op : uint32_t { kOpRecv = 1, kOpPoll = 2, kOpCancel = 3 };
+enum Op : uint32_t { kOpRecv = 1, kOpPoll = 2, kOpCancel = 3, kOpSend = 4 };
 
 uint64_t UserData(Op op, uint32_t token) { return (static_cast<uint64_t>(op) << 32) | token; }
 
@@ -42,23 +42,15 @@ int Pump::CancelRecv(uint32_t token) {
   return ring_->QueueCancel(UserData(kOpRecv, token), UserData(kOpCancel, token));
 }
 
-// Gives the last turn's buffers back, except those a short write of this
-// turn still has to copy its unsent bytes from (JS does, after the call);
-// they go back a turn later. Then re-arms connections that ran dry, no more
-// than there are buffers for, oldest first.
-void Pump::RecycleBuffers(const Arrays& a, uint32_t shorts) {
+// Gives the last turn's buffers back, except those a corked write of this
+// turn still reads (MarkReferenced); those go back a turn later, when any
+// unsent rest has been copied into its queue. Then re-arms connections that
+// ran dry, no more than there are buffers for, oldest first.
+void Pump::RecycleBuffers() {
   size_t kept = 0;
   for (size_t i = 0; i < delivered_.size(); i++) {
     uint32_t bid = delivered_[i];
-    size_t lo = static_cast<size_t>(bid) * buffer_size_, hi = lo + buffer_size_;
-    bool referenced = false;
-    for (uint32_t k = 0; k < shorts && !referenced; k++) {
-      const uint32_t* rec = a.records + k * kRecordWords;
-      const uint32_t* w = a.writes + rec[2] * kWriteWords;
-      size_t from = static_cast<size_t>(w[2]) + rec[3], to = static_cast<size_t>(w[2]) + w[3];
-      referenced = w[1] == 1 && (rec[1] & kRecError) == 0 && from < hi && lo < to;
-    }
-    if (referenced) delivered_[kept++] = bid;
+    if (ref_turn_[bid] == turn_) delivered_[kept++] = bid;
     else ring_->ReturnBuffer(bid);
   }
   delivered_.resize(kept);
@@ -201,38 +193,57 @@ uint32_t Pump::DrainBacklogs(const Arrays& a, uint32_t out, uint32_t end) {
   return out;
 }
 
-// Takes completions into records from `out` up to `end`; what does not fit
-// stays in the ring for the next turn. `select`: the selector has events.
-uint32_t Pump::Reap(const Arrays& a, uint32_t out, uint32_t end, bool* select) {
+// Takes what the ring completed: sends at once (their short records must
+// come first), the rest into the stash, in order.
+void Pump::Reap(const Arrays& a, uint32_t* out, bool* select) {
   Completion cq;
-  while (out < end && ring_->Next(&cq)) {
+  while (ring_->Next(&cq)) {
     Op op = static_cast<Op>(cq.user_data >> 32);
     if (op == kOpPoll) {
       poll_armed_ = false;
       *select = true;
+    } else if (op == kOpSend) {
+      *out = SendDone(a, cq, *out);
     } else if (op == kOpRecv) {
-      out += RecvRecord(cq, a.records + out * kRecordWords);
+      stash_.push_back(cq);
     }
+  }
+}
+
+// Records from the stash, oldest first, up to `end`; the rest wait for the
+// next turn.
+uint32_t Pump::Unstash(const Arrays& a, uint32_t out, uint32_t end) {
+  while (out < end && stash_next_ < stash_.size()) {
+    out += RecvRecord(stash_[stash_next_++], a.records + out * kRecordWords);
+  }
+  if (stash_next_ == stash_.size()) {
+    stash_.clear();
+    stash_next_ = 0;
   }
   return out;
 }
 
-// The rest of a turn once the corked writes are out (`out` records so far):
-// recycle, wait, reap, then the selector's events.
-int32_t Pump::RingTurn(const Arrays& a, int timeout, uint32_t out) {
-  RecycleBuffers(a, out);
-  if (BacklogReady()) timeout = 0;  // held bytes are due now
+// A turn on the ring: this turn's sends and the wait in one enter, then
+// the short writes' records, held bytes due, completions, and the
+// selector's events.
+int32_t Pump::RingTurn(const Arrays& a, int timeout, uint32_t count) {
+  turn_++;
+  MarkReferenced(a, count);
+  RecycleBuffers();
+  uint32_t out = 0;
+  uint32_t sends = QueueSends(a, count, &out);
+  if (BacklogReady() || stash_next_ < stash_.size()) timeout = 0;  // records are due now
   if (!attached_ && !poll_armed_ &&
       ring_->QueuePoll(selector_->fd(), POLLIN, UserData(kOpPoll, 0)) == 0) {
     poll_armed_ = true;
   }
-  int r = ring_->Wait(timeout);
+  int r = ring_->Wait(timeout, sends);
   if (r < 0) return r;
   bool select = attached_;
+  Reap(a, &out, &select);
   uint32_t end = out + static_cast<uint32_t>(ready_.size());
-  turn_++;
   out = DrainBacklogs(a, out, end);
-  out = Reap(a, out, end, &select);
+  out = Unstash(a, out, end);
   if (select && out < end) {
     int n = selector_->Select(ready_.data(), static_cast<int>(end - out), 0);
     if (n < 0) return n;
@@ -254,7 +265,7 @@ bool Pump::BacklogReady() {
 // Attached, nothing but the fd uv_poll watches starts a turn: when held
 // bytes are due, signal the ring's eventfd so that one comes.
 void Pump::KickIfBacklog() {
-  if (!attached_ || !BacklogReady()) return;
+  if (!attached_ || (!BacklogReady() && stash_next_ >= stash_.size())) return;
   uint64_t one = 1;
   ssize_t r = write(ring_->EventFd(), &one, sizeof one);
   (void)r;  // EAGAIN: the counter is already signalled

@@ -15,6 +15,8 @@
 #include <memory>
 #include <string>
 
+struct msghdr;
+
 namespace edgeloop {
 
 // One completion, as the Pump needs it.
@@ -52,12 +54,17 @@ class Ring {
   virtual int QueueRecv(int fd, uint64_t user_data) = 0;       // multishot, buffer select
   virtual int QueuePoll(int fd, uint32_t events, uint64_t user_data) = 0;  // oneshot
   virtual int QueueCancel(uint64_t target, uint64_t user_data) = 0;
+  // sendmsg with MSG_DONTWAIT: it completes inside the enter that submits
+  // it (sent, short or -EAGAIN), never later, so `msg` and the bytes it
+  // points at need to live only until that enter returns.
+  virtual int QueueSendmsg(int fd, const struct msghdr* msg, uint64_t user_data) = 0;
 
   // Hands the queued requests to the kernel without waiting.
   virtual int Submit() = 0;
-  // Submits, then waits until a completion is ready or `timeout_ms` passes
-  // (-1: no limit, 0: no wait). A signal ends the wait early (returns 0).
-  virtual int Wait(int timeout_ms) = 0;
+  // Submits, then waits until a completion is ready beyond `expected` ones
+  // the submission itself completes, or `timeout_ms` passes (-1: no limit,
+  // 0: no wait). A signal ends the wait early (returns 0).
+  virtual int Wait(int timeout_ms, unsigned expected = 0) = 0;
   // Takes the next ready completion; false when none is left.
   virtual bool Next(Completion* out) = 0;
 

@@ -138,6 +138,7 @@ bool LinuxRing::CheckOps(std::string* why) {
       {IORING_OP_RECV, "IORING_OP_RECV (Linux 5.6)"},
       {IORING_OP_POLL_ADD, "IORING_OP_POLL_ADD (Linux 5.1)"},
       {IORING_OP_ASYNC_CANCEL, "IORING_OP_ASYNC_CANCEL (Linux 5.5)"},
+      {IORING_OP_SENDMSG, "IORING_OP_SENDMSG (Linux 5.3)"},
   };
   bool ok = r >= 0;
   if (!ok) *why = Errno("IORING_REGISTER_PROBE (Linux 5.6)", -r);

@@ -8,6 +8,7 @@
 #include <linux/io_uring.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -62,9 +63,21 @@ class LinuxRing final : public Ring {
     return 0;
   }
 
+  int QueueSendmsg(int fd, const struct msghdr* msg, uint64_t user_data) override {
+    io_uring_sqe* s = Sqe();
+    if (s == nullptr) return fd_ < 0 ? -EBADF : -EBUSY;
+    s->opcode = IORING_OP_SENDMSG;
+    s->fd = fd;
+    s->addr = reinterpret_cast<uint64_t>(msg);
+    s->len = 1;
+    s->msg_flags = MSG_NOSIGNAL | MSG_DONTWAIT;
+    s->user_data = user_data;
+    return 0;
+  }
+
   int Submit() override { return fd_ < 0 ? -EBADF : Pending() == 0 ? 0 : Enter(0, 0, nullptr); }
 
-  int Wait(int timeout_ms) override {
+  int Wait(int timeout_ms, unsigned expected = 0) override {
     if (fd_ < 0) return -EBADF;
     if (timeout_ms == 0 || Ready() > 0) return Enter(0, IORING_ENTER_GETEVENTS, nullptr);
     __kernel_timespec ts{};
@@ -75,7 +88,7 @@ class LinuxRing final : public Ring {
       ts.tv_nsec = static_cast<long long>(timeout_ms % 1000) * 1000000;
       arg.ts = reinterpret_cast<uint64_t>(&ts);
     }
-    int r = Enter(1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg);
+    int r = Enter(expected + 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg);
     return r == -ETIME || r == -EINTR ? 0 : r;
   }
 
