@@ -25,9 +25,10 @@ void Pump::MarkReferenced(const Arrays& a, uint32_t count) {
   for (uint32_t i = 0; i < count; i++) {
     const uint32_t* w = a.writes + i * kWriteWords;
     if (w[1] != 1) continue;
-    for (uint32_t b = w[2] / buffer_size_; b <= (w[2] + w[3] - 1) / buffer_size_; b++) {
-      ref_turn_[b] = turn_;
-    }
+    // The arena's tail past its last whole buffer is no buffer: clamp.
+    uint32_t last = (w[2] + w[3] - 1) / buffer_size_;
+    if (last >= ref_turn_.size()) last = static_cast<uint32_t>(ref_turn_.size()) - 1;
+    for (uint32_t b = w[2] / buffer_size_; b <= last; b++) ref_turn_[b] = turn_;
   }
 }
 
