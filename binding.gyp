@@ -19,6 +19,8 @@
         "native/pump_write.cc",
         "native/pump_read.cc",
         "native/pump_ring.cc",
+        "native/pump_ring_accept.cc",
+        "native/pump_ring_open.cc",
         "native/pump_ring_send.cc",
         "native/sys_socket.cc",
         "native/sys_io.cc",

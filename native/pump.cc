@@ -5,8 +5,6 @@
 
 #include <errno.h>
 
-#include <string>
-
 #include "args.h"
 #include "poll.h"
 
@@ -33,6 +31,7 @@ Napi::Function Pump::Define(Napi::Env env) {
                          InstanceMethod<&Pump::Remove>("remove"),
                          InstanceMethod<&Pump::Turn>("turn"),
                          InstanceMethod<&Pump::Flush>("flush"),
+                         InstanceMethod<&Pump::Accept>("accept"),
                          InstanceMethod<&Pump::SetAttached>("setAttached"),
                          InstanceMethod<&Pump::Close>("close"),
                          InstanceMethod<&Pump::Backend>("backend"),
@@ -78,34 +77,7 @@ Pump::Pump(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Pump>(info) {
   ready_.resize(capacity);
   Arrays a;
   if (!Load(env, &a)) return;  // refuses overlapping arrays now rather than at the first turn
-  if (info.Length() > 8 && !info[8].IsUndefined()) {
-    uint32_t size;
-    if (!ArgU32(info, 8, &size, "ringBufferSize out of range")) return;
-    if (size == 0 || size > a.read_size) {
-      ThrowRange(env, "ringBufferSize must be between 1 and the read arena's size");
-      return;
-    }
-    std::string why;
-    ring_ = Ring::Open(a.read_arena, size, static_cast<uint32_t>(a.read_size / size), &why);
-    if (ring_ == nullptr) {
-      Napi::Error err = Napi::Error::New(env, "io_uring backend unavailable: " + why);
-      err.Set("code", Napi::String::New(env, "ERR_IO_URING_UNAVAILABLE"));
-      err.Set("reason", Napi::String::New(env, why));
-      err.ThrowAsJavaScriptException();
-      return;
-    }
-    buffer_size_ = size;
-    delivered_.reserve(a.read_size / size);
-    next_bid_.assign(a.read_size / size, -1);
-    ref_turn_.assign(a.read_size / size, 0);
-    size_t writes = a.writes_len / kWriteWords;
-    groups_.reserve(writes);
-    iovs_.resize(writes);
-    iov_write_.resize(writes);
-    msgs_.resize(writes);
-    stash_.reserve(8192 + ready_.size());
-    bid_len_.assign(a.read_size / size, 0);
-  }
+  if (info.Length() > 8 && !info[8].IsUndefined()) OpenRing(info, a);
 }
 
 // The arrays are re-read every turn: one could have been detached (its
@@ -227,13 +199,18 @@ Napi::Value Pump::Remove(const Napi::CallbackInfo& info) {
   Conn* c = Find(token);
   if (c == nullptr) return Napi::Number::New(info.Env(), -ENOENT);
   if (c->polled != 0) selector_->Deregister(c->fd);
-  bool cancel = c->recv == kRecvArmed;
+  bool cancel_recv = c->recv == kRecvArmed;
+  bool cancel_accept = c->accept == kRecvArmed;
   if (ring_ != nullptr) DropBacklog(c);
   *c = Conn();
-  if (cancel) {
+  if (cancel_recv || cancel_accept) {
     // Completed here, before the caller closes the fd: the recv's hold on
-    // the socket ends now, so the close sends the FIN at once.
-    CancelRecv(token);
+    // the socket ends now, so the close sends the FIN at once (and a
+    // listener's accept lets go of it, so the port is free).
+    if (cancel_recv) CancelRecv(token);
+    if (cancel_accept) {
+      ring_->QueueCancel(RingUserData(kOpAccept, token), RingUserData(kOpCancel, token));
+    }
     ring_->Wait(0);
   }
   return Napi::Number::New(info.Env(), 0);
@@ -277,42 +254,6 @@ Napi::Value Pump::Flush(const Napi::CallbackInfo& info) {
   uint32_t end = SendCorked(a, count, start);
   if (ring_ != nullptr) ring_->Submit();  // recvs armed or cancelled since the turn
   return Napi::Number::New(env, end);
-}
-
-// setAttached(on) -> 0 | -errno. Attached, the ring's eventfd joins the
-// selector (edge-triggered: each signal is one event, nothing to drain),
-// so the one fd uv_poll watches also wakes for completions.
-Napi::Value Pump::SetAttached(const Napi::CallbackInfo& info) {
-  bool on = info.Length() > 0 && info[0].ToBoolean();
-  if (ring_ == nullptr || ring_->fd() < 0 || on == attached_) return Napi::Number::New(info.Env(), 0);
-  int efd = ring_->EventFd();
-  int r = efd;
-  if (efd >= 0) {
-    r = on ? selector_->Register(efd, kRingToken, kInterestReadable, kOptEdge)
-           : selector_->Deregister(efd);
-  }
-  if (r >= 0) attached_ = on;
-  return Napi::Number::New(info.Env(), r < 0 ? r : 0);
-}
-
-// close(): ends the ring (its requests with it); the selector is the Poll's.
-Napi::Value Pump::Close(const Napi::CallbackInfo& info) {
-  if (ring_ != nullptr) ring_->Close();
-  return info.Env().Undefined();
-}
-
-// backend() -> "io_uring (<mode>)" or the selector's name.
-Napi::Value Pump::Backend(const Napi::CallbackInfo& info) {
-  if (ring_ == nullptr) return Napi::String::New(info.Env(), kBackendName);
-  return Napi::String::New(info.Env(), std::string("io_uring (") + ring_->mode() + ")");
-}
-
-// Hands what the ring has queued to the kernel; returns `r`, or the
-// submission's error.
-int Pump::Submitted(int r) {
-  if (ring_ == nullptr) return r;
-  int s = ring_->Submit();
-  return s < 0 ? s : r;
 }
 
 // The poll this pump waits on was closed: the same error Poll raises.

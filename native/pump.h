@@ -40,6 +40,7 @@ enum RecordBits : uint32_t {
   kRecShort = 1u << 11,   // write record: [2] = write index, [3] = bytes sent
   kRecRaw = 1u << 12,     // not a pumped connection: readiness only
   kRecSkipped = 1u << 13, // readable, but the arena was full: next turn
+  kRecAccept = 1u << 14,  // a listener's ring accept: [2] = the new fd, or kRecError
 };
 
 // Writes one record at `rec`.
@@ -52,10 +53,22 @@ inline void PutRecord(uint32_t* rec, uint32_t token, uint32_t flags, uint32_t a,
   rec[4] = err;
 }
 
+// A ring request's user_data: what it is above, its token (or send group)
+// below, so a completion finds its connection and a stale one is dropped.
+enum RingOp : uint32_t { kOpRecv = 1, kOpPoll = 2, kOpCancel = 3, kOpSend = 4, kOpAccept = 5 };
+inline uint64_t RingUserData(RingOp op, uint32_t id) {
+  return (static_cast<uint64_t>(op) << 32) | id;
+}
+
 class Pump : public Napi::ObjectWrap<Pump> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit Pump(const Napi::CallbackInfo& info);
+  // Collected, or torn down with its environment, unclosed: connections
+  // the ring accepted and JS never saw are closed, not leaked.
+  ~Pump() override {
+    if (ring_ != nullptr && ring_->fd() >= 0) CloseStashedAccepts();
+  }
 
  private:
   // A ring connection's multishot recv: none, live, or cancelled and not
@@ -69,6 +82,8 @@ class Pump : public Napi::ObjectWrap<Pump> {
     bool auto_read = false; // the pump reads it (an onData handler)
     bool blocked = false;   // a write of this turn fell short: queue the rest
     RecvState recv = kRecvIdle;
+    RecvState accept = kRecvIdle;  // a listener's multishot accept, as `recv`
+    bool accepting = false;        // the loop wants it accepted on the ring
     bool starved = false;   // its recv ended on ENOBUFS: re-armed once buffers return
     bool throttled = false; // its backlog reached the read budget: no recv until it drains
     bool listed = false;    // on backlog_: it has held buffers or a pending end
@@ -90,8 +105,6 @@ class Pump : public Napi::ObjectWrap<Pump> {
     uint32_t token;
     uint32_t first;
     uint32_t count;
-    uint32_t filled;
-    struct msghdr* msg;
   };
   struct Arrays {
     uint8_t* read_arena;
@@ -109,6 +122,7 @@ class Pump : public Napi::ObjectWrap<Pump> {
   Napi::Value Remove(const Napi::CallbackInfo& info);
   Napi::Value Turn(const Napi::CallbackInfo& info);
   Napi::Value Flush(const Napi::CallbackInfo& info);
+  Napi::Value Accept(const Napi::CallbackInfo& info);
   Napi::Value SetAttached(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Backend(const Napi::CallbackInfo& info);
@@ -125,11 +139,15 @@ class Pump : public Napi::ObjectWrap<Pump> {
   uint32_t SendCorked(const Arrays& a, uint32_t count, uint32_t out);
   // The read half (pump_read.cc).
   uint32_t ReadReady(const Arrays& a, int events, uint32_t out, size_t cursor);
-  // The io_uring turn (pump_ring.cc).
+  // The io_uring set-up (pump_ring_open.cc) and turn (pump_ring.cc).
+  void OpenRing(const Napi::CallbackInfo& info, const Arrays& a);
   bool RingReads(const Conn* c) const {
     return ring_ != nullptr && c->auto_read && (c->interest & kInterestReadable) != 0;
   }
   int ApplyRecv(Conn* c);
+  int ApplyAccept(Conn* c);
+  uint32_t AcceptRecord(const Completion& cq, uint32_t* rec);
+  void CloseStashedAccepts();
   void RecycleBuffers();
   int32_t RingTurn(const Arrays& a, int timeout, uint32_t count);
   void Reap(const Arrays& a, uint32_t* out, bool* select);

@@ -13,21 +13,13 @@
 
 namespace edgeloop {
 
-namespace {
-
-enum Op : uint32_t { kOpRecv = 1, kOpPoll = 2, kOpCancel = 3, kOpSend = 4 };
-
-uint64_t UserData(Op op, uint32_t token) { return (static_cast<uint64_t>(op) << 32) | token; }
-
-}  // namespace
-
 // Starts or stops the connection's recv to match what the loop wants. A
 // recv being cancelled re-arms from its last completion, not here, so a
 // connection never has two.
 int Pump::ApplyRecv(Conn* c) {
   bool want = RingReads(c) && !c->throttled && !c->end_pending;
   if (want && c->recv == kRecvIdle && !c->starved) {
-    int r = ring_->QueueRecv(c->fd, UserData(kOpRecv, c->token));
+    int r = ring_->QueueRecv(c->fd, RingUserData(kOpRecv, c->token));
     if (r < 0) return r;
     c->recv = kRecvArmed;
   } else if (!want && c->recv == kRecvArmed) {
@@ -39,7 +31,7 @@ int Pump::ApplyRecv(Conn* c) {
 }
 
 int Pump::CancelRecv(uint32_t token) {
-  return ring_->QueueCancel(UserData(kOpRecv, token), UserData(kOpCancel, token));
+  return ring_->QueueCancel(RingUserData(kOpRecv, token), RingUserData(kOpCancel, token));
 }
 
 // Gives the last turn's buffers back, except those a corked write of this
@@ -198,13 +190,13 @@ uint32_t Pump::DrainBacklogs(const Arrays& a, uint32_t out, uint32_t end) {
 void Pump::Reap(const Arrays& a, uint32_t* out, bool* select) {
   Completion cq;
   while (ring_->Next(&cq)) {
-    Op op = static_cast<Op>(cq.user_data >> 32);
+    RingOp op = static_cast<RingOp>(cq.user_data >> 32);
     if (op == kOpPoll) {
       poll_armed_ = false;
       *select = true;
     } else if (op == kOpSend) {
       *out = SendDone(a, cq, *out);
-    } else if (op == kOpRecv) {
+    } else if (op == kOpRecv || op == kOpAccept) {
       stash_.push_back(cq);
     }
   }
@@ -214,7 +206,9 @@ void Pump::Reap(const Arrays& a, uint32_t* out, bool* select) {
 // next turn.
 uint32_t Pump::Unstash(const Arrays& a, uint32_t out, uint32_t end) {
   while (out < end && stash_next_ < stash_.size()) {
-    out += RecvRecord(stash_[stash_next_++], a.records + out * kRecordWords);
+    const Completion& cq = stash_[stash_next_++];
+    uint32_t* rec = a.records + out * kRecordWords;
+    out += (cq.user_data >> 32) == kOpAccept ? AcceptRecord(cq, rec) : RecvRecord(cq, rec);
   }
   if (stash_next_ == stash_.size()) {
     stash_.clear();
@@ -234,7 +228,7 @@ int32_t Pump::RingTurn(const Arrays& a, int timeout, uint32_t count) {
   uint32_t sends = QueueSends(a, count, &out);
   if (BacklogReady() || stash_next_ < stash_.size()) timeout = 0;  // records are due now
   if (!attached_ && !poll_armed_ &&
-      ring_->QueuePoll(selector_->fd(), POLLIN, UserData(kOpPoll, 0)) == 0) {
+      ring_->QueuePoll(selector_->fd(), POLLIN, RingUserData(kOpPoll, 0)) == 0) {
     poll_armed_ = true;
   }
   int r = ring_->Wait(timeout, sends);

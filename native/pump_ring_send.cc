@@ -14,7 +14,6 @@ namespace edgeloop {
 
 namespace {
 
-constexpr uint32_t kOpSend = 4;  // beside pump_ring.cc's recv, poll and cancel
 constexpr uint32_t kMaxIov = IOV_MAX;
 
 }  // namespace
@@ -44,21 +43,22 @@ uint32_t Pump::QueueSends(const Arrays& a, uint32_t count, uint32_t* out) {
     if (c->send_stamp != turn_) {
       c->send_stamp = turn_;
       c->send_group = static_cast<uint32_t>(groups_.size());
-      groups_.push_back(SendGroup{c->token, 0, 0, 0, nullptr});
+      groups_.push_back(SendGroup{c->token, 0, 0});
     }
     groups_[c->send_group].count++;
   }
   uint32_t next = 0;
-  for (size_t g = 0; g < groups_.size(); g++) {
+  for (size_t g = 0; g < groups_.size(); g++) {  // place them; count again as filled
     groups_[g].first = next;
     next += groups_[g].count;
+    groups_[g].count = 0;
   }
   for (uint32_t i = 0; i < count; i++) {  // fill the iovecs, in list order
     const uint32_t* w = a.writes + i * kWriteWords;
     Conn* c = Find(w[0]);
     if (c == nullptr) continue;
     SendGroup& g = groups_[c->send_group];
-    uint32_t k = g.first + g.filled++;
+    uint32_t k = g.first + g.count++;
     const uint8_t* base = w[1] == 0 ? a.write_arena : a.read_arena;
     iovs_[k].iov_base = const_cast<uint8_t*>(base + w[2]);
     iovs_[k].iov_len = w[3];
@@ -72,9 +72,8 @@ uint32_t Pump::QueueSends(const Arrays& a, uint32_t count, uint32_t* out) {
     *msg = msghdr{};
     msg->msg_iov = &iovs_[group.first];
     msg->msg_iovlen = n;
-    group.msg = msg;
     Conn* c = Find(group.token);
-    int r = ring_->QueueSendmsg(c->fd, msg, (static_cast<uint64_t>(kOpSend) << 32) | g);
+    int r = ring_->QueueSendmsg(c->fd, msg, RingUserData(kOpSend, static_cast<uint32_t>(g)));
     if (r < 0) {
       *out = ShortRecords(a, group, 0, 0, kRecShort | kRecError, static_cast<uint32_t>(-r), *out);
       continue;

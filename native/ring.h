@@ -29,6 +29,9 @@ struct Completion {
 
 class Ring {
  public:
+  // Completion queue entries the ring asks for (IORING_SETUP_CQSIZE).
+  static constexpr uint32_t kCompletionQueueSize = 8192;
+
   // Opens a ring whose provided buffers are `count` slices of `size` bytes
   // of `arena` (count a power of two, at most 32768). Returns null with
   // `why` naming what this kernel or build lacks.
@@ -52,6 +55,9 @@ class Ring {
   // Queue one request each; nothing reaches the kernel before Submit or
   // Wait. A full submission queue is submitted on the spot.
   virtual int QueueRecv(int fd, uint64_t user_data) = 0;       // multishot, buffer select
+  // Multishot accept: one completion per connection, its res the new fd
+  // (non-blocking, close-on-exec), until an error or a cancel ends it.
+  virtual int QueueAccept(int fd, uint64_t user_data) = 0;
   virtual int QueuePoll(int fd, uint32_t events, uint64_t user_data) = 0;  // oneshot
   virtual int QueueCancel(uint64_t target, uint64_t user_data) = 0;
   // sendmsg with MSG_DONTWAIT: it completes inside the enter that submits

@@ -13,7 +13,6 @@ namespace edgeloop {
 namespace {
 
 constexpr unsigned kSqEntries = 1024;
-constexpr unsigned kCqEntries = 8192;
 
 int RegisterOp(int fd, unsigned op, void* arg, unsigned n) {
   int r = static_cast<int>(syscall(__NR_io_uring_register, fd, op, arg, n));
@@ -45,7 +44,7 @@ bool LinuxRing::Init(uint8_t* arena, uint32_t size, uint32_t count, std::string*
   for (const auto& m : kModes) {
     std::memset(&p, 0, sizeof p);
     p.flags = m.flags | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
-    p.cq_entries = kCqEntries;
+    p.cq_entries = Ring::kCompletionQueueSize;
     fd_ = static_cast<int>(syscall(__NR_io_uring_setup, kSqEntries, &p));
     if (fd_ >= 0) {
       mode_ = m.name;
@@ -139,6 +138,7 @@ bool LinuxRing::CheckOps(std::string* why) {
       {IORING_OP_POLL_ADD, "IORING_OP_POLL_ADD (Linux 5.1)"},
       {IORING_OP_ASYNC_CANCEL, "IORING_OP_ASYNC_CANCEL (Linux 5.5)"},
       {IORING_OP_SENDMSG, "IORING_OP_SENDMSG (Linux 5.3)"},
+      {IORING_OP_ACCEPT, "IORING_OP_ACCEPT (Linux 5.5; multishot 5.19)"},
   };
   bool ok = r >= 0;
   if (!ok) *why = Errno("IORING_REGISTER_PROBE (Linux 5.6)", -r);

@@ -43,6 +43,17 @@ class LinuxRing final : public Ring {
     return 0;
   }
 
+  int QueueAccept(int fd, uint64_t user_data) override {
+    io_uring_sqe* s = Sqe();
+    if (s == nullptr) return fd_ < 0 ? -EBADF : -EBUSY;
+    s->opcode = IORING_OP_ACCEPT;
+    s->fd = fd;
+    s->ioprio = IORING_ACCEPT_MULTISHOT;
+    s->accept_flags = SOCK_NONBLOCK | SOCK_CLOEXEC;
+    s->user_data = user_data;
+    return 0;
+  }
+
   int QueuePoll(int fd, uint32_t events, uint64_t user_data) override {
     io_uring_sqe* s = Sqe();
     if (s == nullptr) return fd_ < 0 ? -EBADF : -EBUSY;

@@ -1165,6 +1165,7 @@ function child(o) {
       fillWrites(self, count);
       return { fn: PumpProto.flush, self, args: [count, plausible(8)], check: INT };
     }),
+    callGen('Pump.accept', 2, () => pumpCall('accept', [token(), rng.chance(0.7) ? rng.chance(0.5) : weird()], INT)),
     callGen('Pump.setAttached', 2, () => pumpCall('setAttached', [rng.chance(0.7) ? rng.chance(0.5) : weird()], INT)),
     callGen('Pump.close', 1, () => pumpCall('close', [], VOID)),
     callGen('Pump.backend', 1, () => ({ fn: PumpProto.backend, self: pumpReceiver(), args: [], check: NON_EMPTY })),

@@ -13,15 +13,14 @@ import { TcpListener } from './net/tcp';
 import type { UnixListener } from './net/unix';
 import type { Pending } from './pending';
 import type { Poll } from './poll';
-import { BlockingPool, type BlockingTask, type PoolOptions } from './pool';
+import type { BlockingTask } from './pool';
 import type { Source } from './source';
-import { KIND_LISTENER, addListener, checkListenOptions } from './loop/accept';
+import { addListener, checkListenOptions } from './loop/accept';
+import { LoopBlocking } from './loop/blocking';
 import type { BackendName } from './loop/backend';
 import { LoopCore } from './loop/core';
 import { Drivers } from './loop/drivers';
-import { checkDelay } from './loop/timers';
-import { closeSource, addSource } from './loop/sources';
-import { KIND_CONNECTION } from './connection';
+import { addSource } from './loop/sources';
 import type {
   EventLoopOptions,
   HandlerFactory,
@@ -88,8 +87,7 @@ export class EventLoop {
 
   private readonly core: LoopCore;
   private readonly drivers: Drivers;
-  private readonly poolOptions?: PoolOptions;
-  private pool: BlockingPool | null = null;
+  private readonly blocking: LoopBlocking;
 
   /** @param options - see {@link EventLoopOptions} */
   constructor(options: EventLoopOptions = {}) {
@@ -97,7 +95,7 @@ export class EventLoop {
     this.drivers = new Drivers(this.core);
     this.poll = this.core.poll;
     this.readBuffer = this.core.readBuffer;
-    this.poolOptions = options.pool;
+    this.blocking = new LoopBlocking(this.core, options.pool);
   }
 
   /**
@@ -167,12 +165,12 @@ export class EventLoop {
 
   /** Runs `callback` once after `ms` milliseconds of loop time. */
   setTimeout(callback: () => void, ms: number): number {
-    return this.addTimer(callback, ms, 0);
+    return this.core.addTimer(callback, ms, 0);
   }
 
   /** Runs `callback` every `ms` milliseconds (at least 1). */
   setInterval(callback: () => void, ms: number): number {
-    return this.addTimer(callback, ms, Math.max(1, ms));
+    return this.core.addTimer(callback, ms, Math.max(1, ms));
   }
 
   /** Cancels a timer; unknown or expired ids are ignored. */
@@ -285,7 +283,7 @@ export class EventLoop {
    */
   spawnBlocking<I, O>(task: BlockingTask<I, O>, input: I): Pending<O> {
     this.core.checkOpen('spawnBlocking()');
-    return this.blockingPool().spawn(task, input);
+    return this.blocking.spawn(task, input);
   }
 
   /**
@@ -299,16 +297,7 @@ export class EventLoop {
    */
   async prepareBlocking(init: BlockingTask<undefined, unknown>[] = []): Promise<void> {
     this.core.checkOpen('prepareBlocking()');
-    await this.blockingPool().prepare(init);
-  }
-
-  private blockingPool(): BlockingPool {
-    if (this.pool === null) {
-      const pool = new BlockingPool(this.core.waker.handle(), this.poolOptions);
-      this.pool = pool;
-      this.onWake(() => pool.drain());
-    }
-    return this.pool;
+    await this.blocking.prepare(init);
   }
 
   /** Wakes the loop from this thread (runs the wake hooks soon). */
@@ -322,31 +311,9 @@ export class EventLoop {
    * Calling it from inside run() also makes run() return.
    */
   close(): void {
-    const core = this.core;
-    if (core.state === 'closed') return;
+    if (this.core.state === 'closed') return;
     this.drivers.detach();
-    for (const entry of core.registry.snapshot()) {
-      if (entry.kind === KIND_CONNECTION) entry.close();
-      else if (entry.kind === KIND_LISTENER) entry.close();
-      else closeSource(core, entry);
-    }
-    core.timers.clear();
-    core.wakeHooks.clear();
-    if (this.pool !== null) {
-      void this.pool.close();
-      this.pool = null;
-    }
-    Atomics.store(core.control, 0, 1);
-    core.waker.close();
-    core.pump.close();
-    core.poll.close();
-    core.state = 'closed';
-  }
-
-  private addTimer(callback: () => void, ms: number, interval: number): number {
-    if (typeof callback !== 'function') throw new TypeError('callback must be a function');
-    checkDelay(ms);
-    this.core.checkOpen('setTimeout()');
-    return this.core.timers.add(callback, ms, interval);
+    this.core.close();
+    this.blocking.close();
   }
 }

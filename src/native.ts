@@ -44,6 +44,8 @@ export interface NativePump {
   remove(token: number): number;
   turn(timeoutMs: number, writeCount: number): number;
   flush(writeCount: number, recordStart: number): number;
+  /** io_uring only: a listener added with no interest accepts through the ring while `on`. */
+  accept(token: number, on: boolean): number;
   /** io_uring only: puts the ring's fd in the selector while uv_poll watches it. */
   setAttached(on: boolean): number;
   /** Ends the ring, if any (the selector is the Poll's to close). */

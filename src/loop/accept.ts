@@ -12,11 +12,15 @@ import { TcpListener, type TcpStream } from '../net/tcp';
 import type { UnixListener } from '../net/unix';
 import { fdOf } from '../source';
 import type { LoopCore } from './core';
+import { native } from '../native';
+import { REC_ERROR } from './pump';
 import { MAX_REGISTRATIONS } from './registry';
 import type { HandlerFactory, ListenOptions, LoopListener } from './types';
 
 /** Slab entry kind of a listener. @internal */
 export const KIND_LISTENER = 1;
+
+const { ECONNABORTED, EINTR, EMFILE, ENFILE } = native.constants;
 
 /** Accept backoff after EMFILE/ENFILE, first and longest pause. */
 const ACCEPT_BACKOFF_MIN_MS = 10;
@@ -66,13 +70,16 @@ export function addListener(
     },
     close(): void {
       core.registry.remove(entry);
+      // The ring's accept lets go of the socket first, so the port is free at once.
+      if (core.pump.ring && core.poll.isOpen) core.pump.removeToken(entry.token);
       socket.close();
     },
   };
   fdOf(socket); // a closed listener: ERR_SOCKET_CLOSED, as Poll.register says
   core.registry.insert(entry);
   try {
-    core.interest.change(socket, entry.token, 0, Interest.READABLE);
+    if (core.pump.ring) core.pump.addListener(entry.token, fdOf(socket));
+    else core.interest.change(socket, entry.token, 0, Interest.READABLE);
   } catch (err) {
     core.registry.remove(entry);
     throw err;
@@ -82,9 +89,6 @@ export function addListener(
 
 /** Accepts until WOULD_BLOCK, giving each connection its handler. @internal */
 export function acceptAll(core: LoopCore, entry: ListenerEntry): void {
-  const max = entry.options.maxConnections ?? Infinity;
-  const noDelay = entry.options.noDelay !== false && entry.socket instanceof TcpListener;
-  const idleMs = entry.options.idleTimeoutMs;
   for (;;) {
     let stream: StreamSocket | typeof WOULD_BLOCK;
     try {
@@ -97,22 +101,50 @@ export function acceptAll(core: LoopCore, entry: ListenerEntry): void {
       throw err;
     }
     if (stream === WOULD_BLOCK) break;
-    entry.backoffMs = 0;
-    if (entry.open >= max || core.registry.size >= MAX_REGISTRATIONS) {
-      stream.close();
-      continue;
-    }
-    if (noDelay) (stream as TcpStream).setNoDelay(true);
-    let conn: Connection | null = null;
-    try {
-      conn = core.addConnection(stream, {}, entry);
-      conn.handler = entry.factory(conn);
-      if (idleMs !== undefined) conn.watchIdle(idleMs);
-      conn.open();
-    } catch (err) {
-      if (conn !== null) conn.fail(err);
-      else stream.close();
-    }
+    takeConnection(core, entry, stream);
+  }
+}
+
+/**
+ * One record of a listener's accept in the io_uring ring: a new
+ * connection (`fd`), or the error that ended the accept. A connection
+ * reset while queued re-arms at once; anything else pauses accepting with
+ * the EMFILE backoff, and an error other than EMFILE/ENFILE goes to the
+ * loop's handler-error report too (on epoll, accept() throws it).
+ *
+ * @internal
+ */
+export function acceptRecord(core: LoopCore, entry: ListenerEntry, flags: number, fd: number, errno: number): void {
+  if ((flags & REC_ERROR) === 0) {
+    takeConnection(core, entry, entry.socket.wrapAccepted(fd) as StreamSocket);
+    return;
+  }
+  if (errno === ECONNABORTED || errno === EINTR) {
+    core.pump.setAccepting(entry.token, true);
+    return;
+  }
+  pauseAccepting(core, entry);
+  if (errno !== EMFILE && errno !== ENFILE) core.reportHandlerError(new SysError(-errno, 'accept'));
+}
+
+/** Gives an accepted stream its Connection and handler, or closes it over the limits. */
+function takeConnection(core: LoopCore, entry: ListenerEntry, stream: StreamSocket): void {
+  entry.backoffMs = 0;
+  if (entry.open >= (entry.options.maxConnections ?? Infinity) || core.registry.size >= MAX_REGISTRATIONS) {
+    stream.close();
+    return;
+  }
+  if (entry.options.noDelay !== false && entry.socket instanceof TcpListener) (stream as TcpStream).setNoDelay(true);
+  const idleMs = entry.options.idleTimeoutMs;
+  let conn: Connection | null = null;
+  try {
+    conn = core.addConnection(stream, {}, entry);
+    conn.handler = entry.factory(conn);
+    if (idleMs !== undefined) conn.watchIdle(idleMs);
+    conn.open();
+  } catch (err) {
+    if (conn !== null) conn.fail(err);
+    else stream.close();
   }
 }
 
@@ -124,14 +156,20 @@ function pauseAccepting(core: LoopCore, entry: ListenerEntry): void {
   if (entry.paused) return;
   entry.paused = true;
   entry.backoffMs = Math.min(ACCEPT_BACKOFF_MAX_MS, Math.max(ACCEPT_BACKOFF_MIN_MS, entry.backoffMs * 2));
-  core.interest.change(entry.socket, entry.token, Interest.READABLE, 0);
+  watchListener(core, entry, false);
   core.timers.add(
     () => {
       if (!core.registry.holds(entry)) return; // closed meanwhile
       entry.paused = false;
-      core.interest.change(entry.socket, entry.token, 0, Interest.READABLE);
+      watchListener(core, entry, true);
     },
     entry.backoffMs,
     0,
   );
+}
+
+/** Starts or stops accepting: the ring's accept on io_uring, readiness otherwise. */
+function watchListener(core: LoopCore, entry: ListenerEntry, on: boolean): void {
+  if (core.pump.ring) core.pump.setAccepting(entry.token, on);
+  else core.interest.change(entry.socket, entry.token, on ? 0 : Interest.READABLE, on ? Interest.READABLE : 0);
 }

@@ -4,21 +4,21 @@
  *
  * @packageDocumentation
  */
-import { Connection, type ConnectionHandler } from '../connection';
+import { Connection, KIND_CONNECTION, type ConnectionHandler } from '../connection';
 import { checkEventsCapacity } from '../events';
 import type { StreamSocket } from '../net/stream';
 import { native } from '../native';
 import { Poll } from '../poll';
 import { Waker } from '../waker';
-import type { ListenerEntry } from './accept';
+import { KIND_LISTENER, type ListenerEntry } from './accept';
 import type { LoopContext } from './context';
 import { InterestControl } from './control';
 import { chooseBackend, ioUringUnavailable, type BackendName } from './backend';
 import { DEFAULT_PUMP_SIZES, LoopPump } from './pump';
 import { loopStateError } from './errors';
 import { Registry, WAKER_TOKEN } from './registry';
-import type { SourceEntry } from './sources';
-import { LoopTimers } from './timers';
+import { closeSource, type SourceEntry } from './sources';
+import { LoopTimers, checkDelay } from './timers';
 import type { EventLoopOptions, LoopState } from './types';
 
 /** What the registry holds. @internal */
@@ -123,6 +123,34 @@ export class LoopCore implements LoopContext {
     this.registry.remove(conn);
     this.connections--;
     if (conn.origin !== null) conn.origin.open--;
+  }
+
+  /**
+   * Closes every connection (their onClose runs), listener and source,
+   * drops the timers and wake hooks, and closes the waker, pump and Poll.
+   * The caller has detached the drivers.
+   */
+  close(): void {
+    for (const entry of this.registry.snapshot()) {
+      if (entry.kind === KIND_CONNECTION) entry.close();
+      else if (entry.kind === KIND_LISTENER) entry.close();
+      else closeSource(this, entry);
+    }
+    this.timers.clear();
+    this.wakeHooks.clear();
+    Atomics.store(this.control, 0, 1);
+    this.waker.close();
+    this.pump.close();
+    this.poll.close();
+    this.state = 'closed';
+  }
+
+  /** A timer for the public setTimeout/setInterval, its arguments checked. */
+  addTimer(callback: () => void, ms: number, interval: number): number {
+    if (typeof callback !== 'function') throw new TypeError('callback must be a function');
+    checkDelay(ms);
+    this.checkOpen('setTimeout()');
+    return this.timers.add(callback, ms, interval);
   }
 
   /** Stamps the turn's clock, when a connection's idle timeout needs it. */

@@ -9,9 +9,9 @@ import { KIND_CONNECTION } from '../connection';
 import { check } from '../errors';
 import { Interest, PollOpt } from '../interest';
 import { native } from '../native';
-import { KIND_LISTENER, acceptAll } from './accept';
+import { KIND_LISTENER, acceptAll, acceptRecord } from './accept';
 import type { LoopCore } from './core';
-import { READINESS_MASK, RECORD_WORDS } from './pump';
+import { READINESS_MASK, RECORD_WORDS, REC_ACCEPT, REC_ERROR } from './pump';
 import { NODE_LOOP_TOKEN, WAKER_TOKEN } from './registry';
 import { sourceEvent } from './sources';
 
@@ -154,10 +154,16 @@ export class Drivers {
       if (token === NODE_LOOP_TOKEN) continue;
       // Stale (closed earlier in this batch, maybe reused since): dropped.
       const entry = core.registry.lookup(token);
-      if (entry === undefined) continue;
+      if (entry === undefined) {
+        // A ring accept for a listener closed earlier in this batch: nobody takes it.
+        if ((flags & (REC_ACCEPT | REC_ERROR)) === REC_ACCEPT) native.close(records[r + 2]);
+        continue;
+      }
       if (entry.kind === KIND_CONNECTION) entry.onRecord(flags, arena, records[r + 2], records[r + 3], records[r + 4]);
-      else if (entry.kind === KIND_LISTENER) acceptAll(core, entry);
-      else sourceEvent(core, entry, flags & READINESS_MASK);
+      else if (entry.kind === KIND_LISTENER) {
+        if ((flags & REC_ACCEPT) !== 0) acceptRecord(core, entry, flags, records[r + 2], records[r + 4]);
+        else acceptAll(core, entry);
+      } else sourceEvent(core, entry, flags & READINESS_MASK);
     }
   }
 }

@@ -24,6 +24,8 @@ export const REC_EOF = 1 << 9;
 export const REC_ERROR = 1 << 10;
 /** Record flag: a corked write fell short (offset = write index, length = bytes sent). */
 const REC_SHORT = 1 << 11;
+/** Record flag: a listener's ring accept; offset = the new fd (none with REC_ERROR). */
+export const REC_ACCEPT = 1 << 14;
 /** The record's low byte: readiness bits, as in {@link Ready}. */
 export const READINESS_MASK = 0xff;
 /** Flags that mean the pump read the connection itself. */
@@ -91,6 +93,8 @@ export class LoopPump {
   private readonly maxWrites: number;
   /** Events one wait returns at most. */
   readonly eventsCapacity: number;
+  /** True on io_uring: listeners accept through the ring. */
+  readonly ring: boolean;
   private readonly native: NativePump;
   /** The wait's syscall, for errors. */
   private readonly waitCall: string;
@@ -109,6 +113,7 @@ export class LoopPump {
     this.writeArena = Buffer.allocUnsafeSlow(sizes.writeArena);
     this.maxWrites = sizes.writes;
     this.eventsCapacity = sizes.events;
+    this.ring = ring;
     this.writes = new Uint32Array(sizes.writes * WRITE_WORDS);
     this.writeOutboxes = new Array<Outbox | null>(sizes.writes).fill(null);
     // Room for a turn's short writes and events, and below them the short
@@ -164,6 +169,35 @@ export class LoopPump {
   /** Takes `conn` out of the table (and the kernel's interest list) before its fd closes. */
   remove(conn: Connection): void {
     this.native.remove(conn.token);
+  }
+
+  /**
+   * io_uring: enters a listener in the native table and starts its
+   * multishot accept; each connection then arrives as a {@link REC_ACCEPT}
+   * record of a turn.
+   *
+   * @throws SysError when the ring refuses the request
+   */
+  addListener(token: number, fd: number): void {
+    const r = this.native.add(token, fd, 0, false);
+    if (r < 0) throw new SysError(r, 'register');
+    try {
+      this.setAccepting(token, true);
+    } catch (err) {
+      this.native.remove(token);
+      throw err;
+    }
+  }
+
+  /** io_uring: starts or stops a listener's accept. @throws SysError when the ring refuses */
+  setAccepting(token: number, on: boolean): void {
+    const r = this.native.accept(token, on);
+    if (r < 0) throw new SysError(r, 'io_uring accept');
+  }
+
+  /** Takes a listener (or anything added by token) out of the table before its fd closes. */
+  removeToken(token: number): void {
+    this.native.remove(token);
   }
 
   /**

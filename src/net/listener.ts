@@ -39,6 +39,16 @@ export abstract class ListenerSocket<S> extends Socket {
   }
 
   /**
+   * Wraps a connection this listener's socket accepted some other way (the
+   * io_uring backend accepts in the ring) in its stream type.
+   *
+   * @internal
+   */
+  wrapAccepted(fd: number): S {
+    return this.wrap(fd);
+  }
+
+  /**
    * Accepts one pending connection.
    *
    * @returns the stream, or WOULD_BLOCK when the queue is empty
