@@ -36,7 +36,7 @@ export {
   type SourceHandler,
   type SourceRegistration,
 } from './event-loop';
-export { LoopWorkers, runLoopInWorker, type LoopWorkersOptions } from './workers';
+export { DEFAULT_LOOP_WORKER_LIMITS, LoopWorkers, runLoopInWorker, type LoopWorkersOptions } from './workers';
 export { Pending } from './pending';
 export * from './service/index';
 export { BlockingPool, PoolError, type BlockingTask, type PoolOptions } from './pool';

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { Worker, isMainThread, parentPort } from 'node:worker_threads';
+import { Worker, isMainThread, parentPort, type ResourceLimits } from 'node:worker_threads';
 import { EventLoop, type LoopHandle } from './event-loop';
 
 const READY = 'edgeloop:loop-ready';
@@ -69,7 +69,22 @@ export interface LoopWorkersOptions {
   onMessage?: (message: unknown, index: number) => void;
   /** Longest wait for every worker to report ready, in ms. Default 10000. */
   readyTimeoutMs?: number;
+  /**
+   * Each worker's V8 heap limits, as for `new Worker`. Default
+   * {@link DEFAULT_LOOP_WORKER_LIMITS}; pass `{}` for Node's own.
+   */
+  resourceLimits?: ResourceLimits;
 }
+
+/**
+ * A loop worker's default heap limits: a young generation of at most
+ * 3 MiB. A loop allocates per connection, not per message, and most of
+ * what it allocates lives as long as its connection, so V8's default habit
+ * of growing the young generation through a burst of accepts buys nothing
+ * but resident memory: about 0.2 KiB per idle connection at 10,000 (see
+ * bench/results.md, memory per idle connection).
+ */
+export const DEFAULT_LOOP_WORKER_LIMITS: Readonly<ResourceLimits> = Object.freeze({ maxYoungGenerationSizeMb: 3 });
 
 /**
  * A group of worker threads each running a blocking EventLoop. Listeners in
@@ -93,7 +108,10 @@ export class LoopWorkers {
     const threads: Worker[] = [];
     const ready: Promise<LoopHandle>[] = [];
     for (let index = 0; index < count; index++) {
-      const worker = new Worker(filename, { workerData: { ...options.workerData, index } });
+      const worker = new Worker(filename, {
+        workerData: { ...options.workerData, index },
+        resourceLimits: options.resourceLimits ?? DEFAULT_LOOP_WORKER_LIMITS,
+      });
       threads.push(worker);
       ready.push(
         new Promise<LoopHandle>((resolve, reject) => {

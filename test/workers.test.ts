@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import * as net from 'node:net';
 import type { Worker } from 'node:worker_threads';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { LoopWorkers, TcpListener } from '../src/index';
+import { DEFAULT_LOOP_WORKER_LIMITS, LoopWorkers, TcpListener } from '../src/index';
 import { useTempDir } from './temp-dir';
 import { later, runCleanups } from './cleanup';
 import { DIST, ROOT } from './dist';
@@ -454,5 +454,46 @@ describe('a worker ended while a native Poll is attached', () => {
     const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30000 });
     expect(r.stdout).toContain('worker ended');
     expect({ status: r.status, signal: r.signal }, r.stderr).toEqual({ status: 0, signal: null });
+  });
+});
+
+describe('LoopWorkers heap limits', () => {
+  let limitsScript = '';
+  beforeAll(() => {
+    limitsScript = tmp.write(
+      'limits-worker.js',
+      `'use strict';
+const { EventLoop, runLoopInWorker } = require(${JSON.stringify(DIST)});
+const { parentPort, resourceLimits } = require('node:worker_threads');
+parentPort.postMessage({ limits: resourceLimits });
+runLoopInWorker(new EventLoop());
+`,
+    );
+  });
+
+  async function youngGenerationMb(resourceLimits?: { maxYoungGenerationSizeMb?: number }): Promise<number> {
+    let seen = -1;
+    const workers = await within(
+      LoopWorkers.start({
+        count: 1,
+        filename: limitsScript,
+        resourceLimits,
+        onMessage: (m) => {
+          seen = (m as { limits: { maxYoungGenerationSizeMb: number } }).limits.maxYoungGenerationSizeMb;
+        },
+      }),
+      10000,
+      'LoopWorkers.start',
+    );
+    await within(workers.stop(), 5000, 'LoopWorkers.stop()');
+    return seen;
+  }
+
+  it('gives each loop worker a small young generation by default', async () => {
+    expect(await youngGenerationMb()).toBe(DEFAULT_LOOP_WORKER_LIMITS.maxYoungGenerationSizeMb);
+  });
+
+  it('passes the caller\'s resourceLimits instead', async () => {
+    expect(await youngGenerationMb({ maxYoungGenerationSizeMb: 8 })).toBe(8);
   });
 });
