@@ -109,7 +109,9 @@ describe('installed with no compiler on PATH', () => {
   });
 
   it('runs npx edgeloop-echo --port 0 from the installed package', async () => {
-    const child = spawn('npx', ['edgeloop-echo', '--port', '0'], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group: npx runs the server as a child of its own, which
+    // a signal to npx alone would leave running.
+    const child = spawn('npx', ['edgeloop-echo', '--port', '0'], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     try {
       const port = await new Promise<number>((resolve, reject) => {
         let out = '';
@@ -134,7 +136,7 @@ describe('installed with no compiler on PATH', () => {
       });
       expect(echoed).toBe('hi');
     } finally {
-      child.kill('SIGTERM');
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
     }
   }, 90_000);
 });
