@@ -81,6 +81,11 @@ export interface OwnerLookupOptions {
   /** How long a netlink answer may take before the query counts as a miss, ms. Default 1000. */
   timeoutMs?: number;
   /**
+   * How often a request whose answer the kernel dropped (the receive buffer
+   * was full: ENOBUFS) is sent again before it is left to time out. Default 2.
+   */
+  resends?: number;
+  /**
    * Called with the error when a /proc fallback scan fails (the lookup then
    * counts as a miss), so the cause is not lost.
    */
@@ -105,6 +110,7 @@ export class OwnerLookup {
   private readonly onError: ((error: Error) => void) | undefined;
   private readonly maxInFlight: number;
   private readonly timeoutMs: number;
+  private readonly resends: number;
   /** Queries past the in-flight cap, oldest at `queueHead`. */
   private queue: Queued[] = [];
   private queueHead = 0;
@@ -123,6 +129,7 @@ export class OwnerLookup {
     this.onError = options.onError;
     this.maxInFlight = Math.max(1, options.maxInFlight ?? MAX_IN_FLIGHT);
     this.timeoutMs = options.timeoutMs ?? DIAG_TIMEOUT_MS;
+    this.resends = options.resends ?? MAX_RESENDS;
     if (options.netlink !== false) {
       const fd = native.diagOpen(options.receiveBuffer ?? RECEIVE_BUFFER);
       if (fd >= 0) {
@@ -288,7 +295,7 @@ export class OwnerLookup {
 
   /**
    * After ENOBUFS: every request still waiting once the socket is drained
-   * may have lost its answer, so each is sent again (at most MAX_RESENDS
+   * may have lost its answer, so each is sent again (at most `resends`
    * times; after that its timer makes it a miss). The kernel answers while
    * the request is sent, so each answer is read at once, before the next
    * request can push it out of a full buffer. A duplicate answer finds its
@@ -296,7 +303,7 @@ export class OwnerLookup {
    */
   private resend(): void {
     const again: [number, Waiting][] = [];
-    for (const entry of this.waiting) if (entry[1].resends < MAX_RESENDS) again.push(entry);
+    for (const entry of this.waiting) if (entry[1].resends < this.resends) again.push(entry);
     for (const [seq, w] of again) {
       if (this.fd < 0) return;
       if (!this.waiting.has(seq)) continue;
