@@ -23,13 +23,31 @@ namespace {
 
 constexpr size_t kRecord = 7;  // words per diagReceive record
 
-// diagOpen() -> fd | -errno
+// diagOpen(rcvbuf?) -> fd | -errno. A non-zero `rcvbuf` sets the socket's
+// receive buffer in bytes: SO_RCVBUFFORCE first (past rmem_max, needs
+// CAP_NET_ADMIN; its EPERM is expected otherwise), then SO_RCVBUF, which the
+// kernel clamps to net.core.rmem_max. Answers that find the buffer full are
+// dropped and the next recv fails with ENOBUFS, so a burst of queries wants
+// room for all of their answers. Failing to grow it is not fatal.
 Napi::Value DiagOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t rcvbuf = 0;  // absent or undefined: the system default
+  if (info.Length() > 0 && !info[0].IsUndefined() &&
+      !ArgInt(info, 0, 0, INT32_MAX / 2, &rcvbuf,
+              "rcvbuf must be an integer in [0, 2^30)")) {
+    return env.Undefined();
+  }
   int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
                   NETLINK_SOCK_DIAG);
-  if (fd < 0) return Num(info.Env(), -errno);
-  AddonOf(info.Env())->fds.Add(fd);
-  return Num(info.Env(), fd);
+  if (fd < 0) return Num(env, -errno);
+  if (rcvbuf > 0) {
+    int size = static_cast<int>(rcvbuf);
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0) {
+      (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    }
+  }
+  AddonOf(env)->fds.Add(fd);
+  return Num(env, fd);
 }
 
 // Reads a sockaddr out of an address slot (layout in sys.h); false when it

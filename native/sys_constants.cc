@@ -48,6 +48,7 @@ void ExportSysConstants(Napi::Env env, Napi::Object exports) {
   set("ECONNABORTED", ECONNABORTED);
   set("EMFILE", EMFILE);
   set("ENFILE", ENFILE);
+  set("ENOBUFS", ENOBUFS);
   exports.Set("constants", c);
 }
 

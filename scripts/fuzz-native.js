@@ -1031,7 +1031,7 @@ function child(o) {
     callGen('uvBackendFd', 1, () => ({ fn: native.uvBackendFd, args: [], check: INT })),
     callGen('diagOpen', 1, () => ({
       fn: native.diagOpen,
-      args: [],
+      args: rng.pick([[], [plausible(1 << 22)]]),
       check: INT,
       // Closed at once: only the sock_diag socket opened at start stays,
       // so no stale fd number (a pump's, say) can come to name a netlink

@@ -85,6 +85,7 @@ export interface NativeConstants {
   ECONNABORTED: number;
   EMFILE: number;
   ENFILE: number;
+  ENOBUFS: number;
 }
 
 /** A decoded address slot (see native/sys_address.cc). */
@@ -136,7 +137,7 @@ export interface Native {
   decodeAddress(slot: Uint8Array): NativeAddress | null;
   wake(fd: number, state: Int32Array): number;
   uvBackendFd(): number;
-  diagOpen(): number;
+  diagOpen(rcvbuf?: number): number;
   diagQuery(fd: number, seq: number, local: Uint8Array, peer: Uint8Array): number;
   diagReceive(fd: number, out: Uint32Array): number;
   getpwuidName(uid: number): string | null | number;

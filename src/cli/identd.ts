@@ -216,7 +216,13 @@ async function main(): Promise<void> {
   // already find them.
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  if (rules !== undefined) process.on('SIGHUP', () => reloadRules(configFile as string, rules, log));
+  if (rules !== undefined) {
+    process.on('SIGHUP', () => {
+      // Users may have changed along with the rules: names are looked up afresh.
+      server.lookup.clearNames();
+      reloadRules(configFile as string, rules, log);
+    });
+  }
   const where = server.addresses.map(formatAddress).join(', ');
   const notes = [`pid ${process.pid}`, engine, ...(server.lookup.usesNetlink ? ['netlink'] : []), ...(activation !== null ? ['socket activation'] : [])];
   log.announce(`listening on ${where} (${notes.join(', ')})`);
