@@ -126,3 +126,26 @@ describe('native Pump arguments', () => {
     expect(caught).toMatchObject({ code: 'ERR_POLL_CLOSED' });
   });
 });
+
+describe('native Pump on io_uring', () => {
+  const ringIt = native.probeIoUring() === '' ? it : it.skip;
+
+  ringIt('sends a corked write from the read arena\'s tail past its last whole buffer (regression: the buffer marking ran past its table)', () => {
+    const poll = own(new Poll());
+    // 4 buffers of 16 bytes, and 8 bytes of tail that belong to no buffer.
+    const readArena = new Uint8Array(4 * 16 + 8);
+    const writes = new Uint32Array(16 * 4);
+    const records = new Uint32Array((2 * 16 + 8) * 5);
+    const pump = own(new native.Pump(poll.native, readArena, new Uint8Array(1024), writes, records, KEY_BITS, 1024, 8, 16));
+    const [a, b] = UnixStream.pair();
+    own(a);
+    own(b);
+    expect(pump.add(1, a.fd, 0, false)).toBe(0);
+    readArena.set(Buffer.from('tailbyte'), 64);
+    setWrite(writes, 0, 1, 1, 64, 8);
+    expect(pump.turn(0, 1)).toBe(0); // all sent: no short-write record
+    const got = Buffer.alloc(16);
+    expect(b.read(got)).toBe(8);
+    expect(got.toString('latin1', 0, 8)).toBe('tailbyte');
+  });
+});
