@@ -81,8 +81,8 @@ export interface LoopWorkersOptions {
  * 3 MiB. A loop allocates per connection, not per message, and most of
  * what it allocates lives as long as its connection, so V8's default habit
  * of growing the young generation through a burst of accepts buys nothing
- * but resident memory: about 0.2 KiB per idle connection at 10,000 (see
- * bench/results.md, memory per idle connection).
+ * but resident memory (bench/run.js measures it: memory per idle
+ * connection).
  */
 export const DEFAULT_LOOP_WORKER_LIMITS: Readonly<ResourceLimits> = Object.freeze({ maxYoungGenerationSizeMb: 3 });
 
