@@ -8,6 +8,15 @@
 //           [-w WARMUP] [--busy-poll] [--pid SERVER_PID]
 //   loadgen --port P --idle N [--hold SEC]
 //   loadgen --port P --ident -c N [-t SEC] [-w WARMUP] [--pid SERVER_PID]
+//           [--sources K]
+//
+// --sources K binds each new connection to one of 127.0.0.2 .. 127.0.0.K+1
+// in turn (IPv4 loopback only). A client that closes first keeps each
+// 4-tuple in TIME_WAIT for a minute, and with one source address every
+// connect() then searches the one ephemeral port range past tens of
+// thousands of them (__inet_hash_connect dominates the load generator's
+// profile); K addresses give K port ranges, so the load generator, not the
+// kernel's port search, sets the pace.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -46,6 +55,7 @@ static int port = 0, nconns = 1, depth = 1, msg_size = 64, busy = 0;
 static double seconds = 5, warmup = 1;
 static int server_pid = 0, idle_conns = 0, ident = 0;
 static double hold = 3600;
+static int sources = 0, next_source = 0;
 static uint32_t *hist;
 static uint64_t hist_over, samples;
 static unsigned char *payload, *sink;
@@ -106,6 +116,18 @@ static int connect_one(int blocking) {
   if (fd < 0) die("socket");
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (sources > 0 && ss.ss_family != AF_INET) {
+    fprintf(stderr, "loadgen: --sources needs an IPv4 --host\n");
+    exit(2);
+  }
+  if (sources > 0) {
+    /* The port is chosen at connect(), against the whole 4-tuple. */
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    struct sockaddr_in src = {.sin_family = AF_INET};
+    src.sin_addr.s_addr = htonl(0x7f000002u + (uint32_t)next_source);
+    next_source = (next_source + 1) % sources;
+    if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) die("bind source");
+  }
   if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) die("connect");
   return fd;
 }
@@ -374,11 +396,12 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--hold")) { NEED(hold = atof(v)) }
     else if (!strcmp(a, "--busy-poll")) busy = 1;
     else if (!strcmp(a, "--ident")) ident = 1;
+    else if (!strcmp(a, "--sources")) { NEED(sources = atoi(v)) }
     else { fprintf(stderr, "loadgen: unknown argument %s\n", a); return 2; }
   }
   if (port <= 0 || port > 65535 || nconns < 1 || nconns > MAX_CONNS || depth < 1 || msg_size < 1 ||
       msg_size > (1 << 24) || seconds <= 0 || seconds > 3600 || warmup < 0 || idle_conns < 0 ||
-      idle_conns > MAX_CONNS) {
+      idle_conns > MAX_CONNS || sources < 0 || sources > 254) {
     fprintf(stderr, "loadgen: bad arguments (see the comment at the top of loadgen.c)\n");
     return 2;
   }

@@ -395,12 +395,14 @@ export class Connection {
   /** The queue is empty after end(): shut down writing, drain, close. */
   private halfClose(): void {
     if ((this.state & (CLOSED | LINGERING)) !== 0) return;
+    // The peer's EOF came already and nothing is queued: close() sends the
+    // FIN itself, so a shutdown() first would only cost a syscall.
+    if ((this.state & PEER_ENDED) !== 0) return this.close();
     try {
       this.stream.shutdown('write');
     } catch {
       return this.close(); // already reset: nothing to wait for
     }
-    if ((this.state & PEER_ENDED) !== 0) return this.close(); // the peer's EOF came already
     this.state |= LINGERING;
     this.refreshInterest();
     this.loop.timers.add(() => this.close(), LINGER_MS, 0);
