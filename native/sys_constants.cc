@@ -14,6 +14,7 @@ void ExportSysConstants(Napi::Env env, Napi::Object exports) {
   Napi::Object c = Napi::Object::New(env);
   auto set = [&](const char* name, int v) { c.Set(name, Num(env, v)); };
   set("SLOT_SIZE", static_cast<int>(kSlotSize));
+  set("SLOT_HEADER", static_cast<int>(kSlotHeader));
   set("AF_INET", AF_INET);
   set("AF_INET6", AF_INET6);
   set("AF_UNIX", AF_UNIX);

@@ -57,6 +57,8 @@ export interface NativePump {
 /** The constants native/sys_constants.cc exports, read from the platform's headers. */
 export interface NativeConstants {
   SLOT_SIZE: number;
+  /** Bytes before the sockaddr in an address slot (its length word). */
+  SLOT_HEADER: number;
   AF_INET: number;
   AF_INET6: number;
   AF_UNIX: number;

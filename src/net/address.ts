@@ -102,6 +102,15 @@ export function parseInet(addr: InetAddressLike): { host: string; port: number }
 }
 
 const scratch = newSlot();
+/** The scratch slot's length word and, on Linux, its sockaddr's family. */
+const scratchLength = new Uint32Array(scratch.buffer, 0, 1);
+const scratchFamily = new Uint16Array(scratch.buffer, native.constants.SLOT_HEADER, 1);
+const SOCKADDR = native.constants.SLOT_HEADER;
+const AF_INET = native.constants.AF_INET;
+/** The BSDs' sockaddr_in starts with a length byte, then the family byte. */
+const BSD_SOCKADDR = process.platform !== 'linux';
+/** sizeof(struct sockaddr_in). */
+const SOCKADDR_IN_SIZE = 16;
 
 /**
  * A slot shared by calls that hand it to the kernel and decode it at once
@@ -164,6 +173,20 @@ export function encodeUnix(addr: UnixAddressLike, syscall = 'bind'): { slot: Uin
  * @internal
  */
 export function decodeSlot(slot: Uint8Array): InetAddress | UnixAddress {
+  // IPv4 in the scratch slot (every getsockname/getpeername) is read here:
+  // the native decoder's object with named properties costs more than
+  // the syscall that filled the slot.
+  if (slot === scratch && scratchLength[0] >= SOCKADDR_IN_SIZE) {
+    const family = BSD_SOCKADDR ? slot[SOCKADDR + 1] : scratchFamily[0];
+    if (family === AF_INET) {
+      const a = SOCKADDR + 4;
+      return {
+        family: 'IPv4',
+        address: `${slot[a]}.${slot[a + 1]}.${slot[a + 2]}.${slot[a + 3]}`,
+        port: (slot[SOCKADDR + 2] << 8) | slot[SOCKADDR + 3],
+      };
+    }
+  }
   const decoded = native.decodeAddress(slot);
   if (decoded === null) throw new TypeError('unsupported address family');
   if (decoded.family === 'unix') {

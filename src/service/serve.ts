@@ -219,8 +219,10 @@ class Session<Req, Res> implements ConnectionHandler {
   private finish(): void {
     this.closing = true;
     this.partial = null;
-    this.ctx.conn.pauseReading();
+    // Answered already: writeReady() ends the connection, and the interest
+    // change pausing would make first is a native call for nothing.
     this.writeReady();
+    if (!this.ctx.conn.isClosed) this.ctx.conn.pauseReading();
   }
 
   private decodeFailed(err: Error): void {
