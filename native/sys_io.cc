@@ -38,17 +38,26 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
   return Result(info.Env(), r);
 }
 
+// accept(fd[, slot]) -> new fd | -errno. With a slot, the peer's address
+// lands in it, so the caller needs no getpeername.
 Napi::Value Accept(const Napi::CallbackInfo& info) {
   int fd;
   if (!ArgFd(info, 0, &fd)) return info.Env().Undefined();
+  Slot s;
+  bool peer = info.Length() > 1 && !info[1].IsUndefined();
+  if (peer && !ArgSlot(info, 1, &s)) return info.Env().Undefined();
+  struct sockaddr* sa = peer ? reinterpret_cast<struct sockaddr*>(s.addr) : nullptr;
+  socklen_t alen = sizeof(struct sockaddr_storage);
   int c = RetryOnEintr([&] {
+    alen = sizeof(struct sockaddr_storage);
 #ifdef SOCK_NONBLOCK
-    return accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    return accept4(fd, sa, peer ? &alen : nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
 #else
-    return accept(fd, nullptr, nullptr);
+    return accept(fd, sa, peer ? &alen : nullptr);
 #endif
   });
   if (c < 0) return Num(info.Env(), -errno);
+  if (peer) *s.len = alen;
 #ifndef SOCK_NONBLOCK
   int r = PrepareFd(c);
   if (r < 0) {

@@ -956,7 +956,7 @@ function child(o) {
       loopbackFirst(f);
       return { fn: native.listen, args: [f, plausible(256)], check: INT };
     }),
-    callGen('accept', 4, () => ({ fn: native.accept, args: [fd()], check: INT, after: (r) => afterFd(r, 'accepted') })),
+    callGen('accept', 4, () => ({ fn: native.accept, args: rng.chance(0.5) ? [fd()] : [fd(), slot()], check: INT, after: (r) => afterFd(r, 'accepted') })),
     callGen('read', 8, () => ({ fn: native.read, args: [fd(), ...slice()], check: INT })),
     callGen('write', 8, () => {
       if (rng.chance(0.15)) {

@@ -118,7 +118,7 @@ export interface Native {
   bind(fd: number, slot: Uint8Array): number;
   connect(fd: number, slot: Uint8Array): number;
   listen(fd: number, backlog: number): number;
-  accept(fd: number): number;
+  accept(fd: number, peerSlot?: Uint8Array): number;
   read(fd: number, buf: Uint8Array, offset: number, length: number): number;
   write(fd: number, buf: Uint8Array, offset: number, length: number): number;
   peek(fd: number, buf: Uint8Array, offset: number, length: number): number;

@@ -554,6 +554,7 @@ describe('raw native functions with hostile arguments', () => {
     expectThrowsKind(() => native.connect(a.fd, new Uint8Array(C.SLOT_SIZE - 1)), RangeError);
     expectThrowsKind(() => native.getSockName(a.fd, new Uint8Array(C.SLOT_SIZE - 1)), RangeError);
     expectThrowsKind(() => native.getPeerName(a.fd, new Uint8Array(0)), RangeError);
+    expectThrowsKind(() => native.accept(a.fd, new Uint8Array(C.SLOT_SIZE - 1)), RangeError);
     expectThrowsKind(() => native.decodeAddress(new Uint8Array(4)), RangeError);
     const misaligned = new Uint8Array(new ArrayBuffer(C.SLOT_SIZE + 8), 1, C.SLOT_SIZE);
     expectThrowsKind(() => native.recvFrom(a.fd, buf, 0, 4, misaligned), RangeError);

@@ -28,10 +28,15 @@ export abstract class ListenerSocket<S> extends Socket {
    * @returns the new fd, or WOULD_BLOCK when the queue is empty
    */
   acceptFd(): number | WouldBlock {
+    return this.acceptInto(undefined);
+  }
+
+  /** {@link acceptFd}, with the peer's address written into `peerSlot` when given. */
+  protected acceptInto(peerSlot: Uint8Array | undefined): number | WouldBlock {
     const fd = this.fd;
     if (fd < 0) throw closedError('listener');
     for (;;) {
-      const c = native.accept(fd);
+      const c = native.accept(fd, peerSlot);
       if (c >= 0) return c;
       if (c === -ECONNABORTED) continue;
       return failure(c, 'accept');

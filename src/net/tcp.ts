@@ -5,8 +5,9 @@
  */
 import { SysError } from '../errors';
 import { native } from '../native';
-import { encodeInet, type InetAddress, type InetAddressLike } from './address';
+import { decodeSlot, encodeInet, scratchSlot, type InetAddress, type InetAddressLike } from './address';
 import { adoptInherited } from './inherit';
+import { WOULD_BLOCK, type WouldBlock } from '../errors';
 import { ListenerSocket } from './listener';
 import { closeAndThrow, openSocket, setReuse } from './socket';
 import { StreamSocket } from './stream';
@@ -86,6 +87,35 @@ export class TcpListener extends ListenerSocket<TcpStream> {
 
   protected override wrap(fd: number): TcpStream {
     return TcpStream.fromFd(fd);
+  }
+
+  /**
+   * The address every accepted connection has as its local one: the bound
+   * address when it is a specific one, null for a wildcard (each
+   * connection's own then depends on the interface it came in on).
+   */
+  private acceptedLocal: InetAddress | null | undefined;
+
+  /**
+   * Accepts one pending connection. Its peer's address comes with the
+   * accept, and its local address from the listener when it is bound to a
+   * specific one, so neither costs a syscall later.
+   *
+   * @returns the stream, or WOULD_BLOCK when the queue is empty
+   */
+  override accept(): TcpStream | WouldBlock {
+    const slot = scratchSlot();
+    const fd = this.acceptInto(slot);
+    if (fd === WOULD_BLOCK) return WOULD_BLOCK;
+    const stream = TcpStream.fromFd(fd);
+    // Decoded first: the listener's own getsockname below reuses the slot.
+    const peer = decodeSlot(slot) as InetAddress;
+    if (this.acceptedLocal === undefined) {
+      const bound = this.localAddress();
+      this.acceptedLocal = bound.address === '0.0.0.0' || bound.address === '::' ? null : bound;
+    }
+    stream.knowAddresses(this.acceptedLocal, peer);
+    return stream;
   }
 }
 
@@ -169,13 +199,27 @@ export class TcpStream extends StreamSocket {
     return this.getIntOption(C.SOL_SOCKET, C.SO_KEEPALIVE, 'SO_KEEPALIVE') !== 0;
   }
 
+  /** Addresses learnt at accept, or null to ask the kernel. */
+  private knownLocal: InetAddress | null = null;
+  private knownPeer: InetAddress | null = null;
+
+  /** @internal Records the addresses a listener learnt while accepting. */
+  knowAddresses(local: InetAddress | null, peer: InetAddress): void {
+    this.knownLocal = local;
+    this.knownPeer = peer;
+  }
+
   /** The local address. */
   override localAddress(): InetAddress {
-    return super.localAddress() as InetAddress;
+    const known = this.knownLocal;
+    if (known === null || this.fd < 0) return super.localAddress() as InetAddress;
+    return { family: known.family, address: known.address, port: known.port };
   }
 
   /** The peer's address. */
   override peerAddress(): InetAddress {
-    return super.peerAddress() as InetAddress;
+    const known = this.knownPeer;
+    if (known === null || this.fd < 0) return super.peerAddress() as InetAddress;
+    return { family: known.family, address: known.address, port: known.port };
   }
 }
