@@ -55,7 +55,8 @@ describe('TcpListener.accept() addresses', () => {
 
   it('a returned address is a copy: changing it does not change the next one', () => {
     const stream = acceptedFrom('127.0.0.1', '127.0.0.1');
-    const peer = stream.peerAddress();
+    // The type says readonly; a caller in plain JavaScript can still write.
+    const peer = stream.peerAddress() as { port: number };
     peer.port = 1;
     expect(stream.peerAddress().port).not.toBe(1);
   });

@@ -3,11 +3,10 @@
  *
  * @packageDocumentation
  */
-import { SysError } from '../errors';
+import { SysError, WOULD_BLOCK, type WouldBlock } from '../errors';
 import { native } from '../native';
 import { decodeSlot, encodeInet, scratchSlot, type InetAddress, type InetAddressLike } from './address';
 import { adoptInherited } from './inherit';
-import { WOULD_BLOCK, type WouldBlock } from '../errors';
 import { ListenerSocket } from './listener';
 import { closeAndThrow, openSocket, setReuse } from './socket';
 import { StreamSocket } from './stream';
@@ -93,6 +92,8 @@ export class TcpListener extends ListenerSocket<TcpStream> {
    * The address every accepted connection has as its local one: the bound
    * address when it is a specific one, null for a wildcard (each
    * connection's own then depends on the interface it came in on).
+   * Settled at the first accept by asking the kernel for that
+   * connection's, so no spelling of "any address" needs to be known here.
    */
   private acceptedLocal: InetAddress | null | undefined;
 
@@ -112,7 +113,8 @@ export class TcpListener extends ListenerSocket<TcpStream> {
     const peer = decodeSlot(slot) as InetAddress;
     if (this.acceptedLocal === undefined) {
       const bound = this.localAddress();
-      this.acceptedLocal = bound.address === '0.0.0.0' || bound.address === '::' ? null : bound;
+      const first = stream.localAddress();
+      this.acceptedLocal = first.address === bound.address && first.port === bound.port ? bound : null;
     }
     stream.knowAddresses(this.acceptedLocal, peer);
     return stream;
@@ -212,14 +214,17 @@ export class TcpStream extends StreamSocket {
   /** The local address. */
   override localAddress(): InetAddress {
     const known = this.knownLocal;
-    if (known === null || this.fd < 0) return super.localAddress() as InetAddress;
-    return { family: known.family, address: known.address, port: known.port };
+    return known === null || this.fd < 0 ? (super.localAddress() as InetAddress) : copyInet(known);
   }
 
   /** The peer's address. */
   override peerAddress(): InetAddress {
     const known = this.knownPeer;
-    if (known === null || this.fd < 0) return super.peerAddress() as InetAddress;
-    return { family: known.family, address: known.address, port: known.port };
+    return known === null || this.fd < 0 ? (super.peerAddress() as InetAddress) : copyInet(known);
   }
+}
+
+/** A copy the caller may change without changing the stream's record. */
+function copyInet(a: InetAddress): InetAddress {
+  return { family: a.family, address: a.address, port: a.port };
 }
