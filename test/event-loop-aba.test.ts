@@ -6,9 +6,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WOULD_BLOCK, type Connection } from '../src/index';
 import { native } from '../src/native';
-import { KEY_MASK, addressOf, connectRaw, newLoop, peerPort, settle, turnUntil } from './event-loop-util';
+import { KEY_MASK, abaScene, newLoop, turnUntil } from './event-loop-util';
 import { runCleanups } from './cleanup';
-import { sleepMs } from './util';
 
 afterEach(runCleanups);
 
@@ -18,58 +17,30 @@ describe('EventLoop generations (ABA)', () => {
     // in one batch); on io_uring a listener's accepts are completions, and
     // test/io-uring-accept.test.ts has the same scenario in the ring's order.
     const loop = newLoop({ backend: native.backend });
-    const log: string[] = [];
-    let x: Connection | null = null;
-    let a: Connection | null = null;
-    let b: Connection | null = null;
     let aClosed = 0;
-    const accepted: Connection[] = [];
-    const handler = {
+    const scene = abaScene(loop, (sc) => ({
       onReadable(conn: Connection): void {
-        if (conn === x) {
-          log.push('X readable');
+        if (conn === sc.x) {
+          sc.log.push('X readable');
           conn.read(loop.readBuffer);
-          a!.close(); // closes A while A's event is still ahead in this batch
-        } else if (conn === a) {
-          log.push('A readable');
-        } else if (conn === b) {
-          log.push('B readable');
+          sc.a.close(); // closes A while A's event is still ahead in this batch
+        } else if (conn === sc.a) {
+          sc.log.push('A readable');
+        } else if (conn === sc.b) {
+          sc.log.push('B readable');
           // Consume, so that level-triggered readiness ends.
           while (conn.read(loop.readBuffer) > 0);
         }
       },
       onClose(conn: Connection): void {
-        if (conn === a) aClosed++;
+        if (conn === sc.a) aClosed++;
       },
-    };
-    const listener = loop.listen('127.0.0.1:0', (conn) => {
-      accepted.push(conn);
-      if (accepted.length === 3) {
-        b = conn;
-        log.push('accept B');
-      }
-      return handler;
-    });
-    const address = addressOf(listener);
-
-    // Two established connections, X and A, then a quiet loop.
-    const peerX = connectRaw(address);
-    expect(turnUntil(loop, () => accepted.length === 1)).toBe(true);
-    const peerA = connectRaw(address);
-    expect(turnUntil(loop, () => accepted.length === 2)).toBe(true);
-    const byPort = (port: number): Connection => accepted.find((c) => peerPort(c) === port)!;
-    x = byPort(peerX.localAddress().port);
-    a = byPort(peerA.localAddress().port);
-    expect(settle(loop), 'the loop should be quiet before the batch').toBe(true);
+    }));
+    const { a, log, peers } = scene;
 
     // The kernel's ready list is FIFO: X first, then the listener (a client
     // connecting), then A. One turn sees all three in that order.
-    peerX.write(Buffer.from('x'));
-    sleepMs(10);
-    const peerB = connectRaw(address);
-    sleepMs(10);
-    peerA.write(Buffer.from('a'));
-    sleepMs(20);
+    scene.burst();
 
     const n = loop.turn(1000);
 
@@ -78,9 +49,9 @@ describe('EventLoop generations (ABA)', () => {
     // (otherwise B would not have A's freed key), A closed by X's handler.
     expect(n, 'X, the listener and A in one batch').toBe(3);
     expect(aClosed).toBe(1);
-    expect(b, 'B was accepted in that turn').not.toBeNull();
+    expect(scene.b, 'B was accepted in that turn').not.toBeNull();
     const aId = a.id;
-    const bId = (b as unknown as Connection).id;
+    const bId = (scene.b as Connection).id;
     expect(bId & KEY_MASK, 'B took A’s freed key (LIFO reuse)').toBe(aId & KEY_MASK);
     expect(bId, 'but B’s token carries a new generation').not.toBe(aId);
 
@@ -91,11 +62,11 @@ describe('EventLoop generations (ABA)', () => {
     expect(log).toEqual(['X readable', 'accept B']);
 
     // B itself is a working connection: its own data does reach its handler.
-    peerB.write(Buffer.from('b'));
+    peers.b!.write(Buffer.from('b'));
     expect(turnUntil(loop, () => log.length === 3)).toBe(true);
     expect(log[2]).toBe('B readable');
     // A really closed, with its 'a' never read (so the kernel reset it).
-    expect(() => peerA.read(Buffer.alloc(4))).toThrow(/ECONNRESET/);
-    expect(peerX.read(Buffer.alloc(4))).toBe(WOULD_BLOCK); // X still open
+    expect(() => peers.a.read(Buffer.alloc(4))).toThrow(/ECONNRESET/);
+    expect(peers.x.read(Buffer.alloc(4))).toBe(WOULD_BLOCK); // X still open
   });
 });

@@ -25,7 +25,7 @@ import {
 } from '../src/index';
 import { later, own } from './cleanup';
 import { DIST_INDEX } from './dist';
-import { tcpPair, waitWritable } from './util';
+import { sleepMs, tcpPair, waitWritable } from './util';
 
 /** Bits of a token that hold the slab key (the rest is the generation). */
 export const KEY_MASK = 0xfffff;
@@ -92,6 +92,71 @@ export function turnUntil(
 export function settle(loop: EventLoop): boolean {
   for (let i = 0; i < 20; i++) if (loop.turn(0) === 0) return true;
   return false;
+}
+
+/**
+ * The ABA scene (mio issues #219, #935): connections X and A open on a
+ * quiet loop, then {@link AbaScene.burst} makes X send, a third client B
+ * connect and A send, in that order, so that one turn sees all three. A
+ * handler that closes A on X's event frees A's key for B's accept; A's
+ * event, still ahead in the turn, must then reach no one.
+ */
+export interface AbaScene {
+  /** The first connection (its handler typically closes A). */
+  readonly x: Connection;
+  /** The second connection, whose key B takes. */
+  readonly a: Connection;
+  /** The third connection, once accepted (in the burst's turn). */
+  b: Connection | null;
+  /** 'accept B' when B is accepted; handlers add their own lines. */
+  readonly log: string[];
+  /** The client ends of X and A, and B's once the burst made it. */
+  readonly peers: { x: TcpStream; a: TcpStream; b: TcpStream | null };
+  /** X sends, B connects, A sends: ready for one turn. */
+  burst(): void;
+}
+
+/**
+ * Sets up an {@link AbaScene} on `loop`. `handler` serves every connection
+ * and may read the scene (its x and a are set before any burst).
+ */
+export function abaScene(loop: EventLoop, handler: (scene: AbaScene) => ConnectionHandler): AbaScene {
+  const accepted: Connection[] = [];
+  const scene = { x: null, a: null, b: null, log: [], peers: { b: null }, burst: () => {} } as unknown as AbaScene & {
+    x: Connection;
+    a: Connection;
+    peers: { x: TcpStream; a: TcpStream; b: TcpStream | null };
+  };
+  const serve = handler(scene);
+  const listener = loop.listen('127.0.0.1:0', (conn) => {
+    accepted.push(conn);
+    if (accepted.length === 3) {
+      scene.b = conn;
+      scene.log.push('accept B');
+    }
+    return serve;
+  });
+  const address = addressOf(listener);
+  const open = (count: number): TcpStream => {
+    const peer = connectRaw(address);
+    if (!turnUntil(loop, () => accepted.length === count)) throw new Error(`connection ${count} was not accepted`);
+    return peer;
+  };
+  scene.peers.x = open(1);
+  scene.peers.a = open(2);
+  const byPort = (port: number): Connection => accepted.find((c) => peerPort(c) === port)!;
+  scene.x = byPort(scene.peers.x.localAddress().port);
+  scene.a = byPort(scene.peers.a.localAddress().port);
+  if (!settle(loop)) throw new Error('the loop should be quiet before the burst');
+  scene.burst = () => {
+    scene.peers.x.write(Buffer.from('x'));
+    sleepMs(10);
+    scene.peers.b = connectRaw(address);
+    sleepMs(10);
+    scene.peers.a.write(Buffer.from('a'));
+    sleepMs(20);
+  };
+  return scene;
 }
 
 /**

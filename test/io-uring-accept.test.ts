@@ -10,8 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EventLoop, TcpListener, ioUringUnavailableReason, type Connection } from '../src/index';
 import { native } from '../src/native';
 import { own, runCleanups } from './cleanup';
-import { KEY_MASK, addressOf, connectRaw, peerPort, settle, turnUntil } from './event-loop-util';
-import { sleepMs } from './util';
+import { KEY_MASK, abaScene } from './event-loop-util';
 import { waitFor } from './waits';
 
 afterEach(runCleanups);
@@ -91,49 +90,23 @@ describe('io_uring listeners', () => {
 
   ringIt('drop a closed connection\'s completion that is behind an accept which reused its key (ABA)', () => {
     const loop = own(new EventLoop({ backend: 'io_uring' }));
-    const log: string[] = [];
-    const accepted: Connection[] = [];
-    let x: Connection | null = null;
-    let a: Connection | null = null;
-    let b: Connection | null = null;
-    const handler = {
+    const scene = abaScene(loop, (sc) => ({
       onData(conn: Connection): void {
-        if (conn === x) {
-          log.push('X data');
-          a!.close(); // A's completion is still ahead in this turn's records
-        } else if (conn === a) log.push('A data');
-        else if (conn === b) log.push('B data');
+        if (conn === sc.x) {
+          sc.log.push('X data');
+          sc.a.close(); // A's completion is still ahead in this turn's records
+        } else if (conn === sc.a) sc.log.push('A data');
+        else if (conn === sc.b) sc.log.push('B data');
       },
-    };
-    const listener = loop.listen('127.0.0.1:0', (conn) => {
-      accepted.push(conn);
-      if (accepted.length === 3) {
-        b = conn;
-        log.push('accept B');
-      }
-      return handler;
-    });
-    const address = addressOf(listener);
-    const peerX = connectRaw(address);
-    expect(turnUntil(loop, () => accepted.length === 1)).toBe(true);
-    const peerA = connectRaw(address);
-    expect(turnUntil(loop, () => accepted.length === 2)).toBe(true);
-    const byPort = (port: number): Connection => accepted.find((c) => peerPort(c) === port)!;
-    x = byPort(peerX.localAddress().port);
-    a = byPort(peerA.localAddress().port);
-    expect(settle(loop), 'the loop should be quiet before the turn').toBe(true);
+    }));
+    const { a, log } = scene;
 
     // Completions come in the order they happened: X's bytes, B's accept, A's bytes.
-    peerX.write(Buffer.from('x'));
-    sleepMs(10);
-    connectRaw(address);
-    sleepMs(10);
-    peerA.write(Buffer.from('a'));
-    sleepMs(20);
+    scene.burst();
     expect(loop.turn(1000), 'X, the accept and A in one turn').toBe(3);
 
-    expect(b, 'B was accepted in that turn').not.toBeNull();
-    const bId = (b as unknown as Connection).id;
+    expect(scene.b, 'B was accepted in that turn').not.toBeNull();
+    const bId = (scene.b as Connection).id;
     expect(bId & KEY_MASK, 'B took A\'s freed key (LIFO reuse)').toBe(a.id & KEY_MASK);
     expect(bId).not.toBe(a.id);
     // A's bytes, third in the turn, went nowhere: not to B under A's key.
