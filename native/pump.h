@@ -166,6 +166,7 @@ class Pump : public Napi::ObjectWrap<Pump> {
                         uint32_t flags, uint32_t err, uint32_t out);
   bool BacklogReady();
   void KickIfBacklog();
+  void SignalRingEventFd();
 
   Selector* selector_;
   Napi::ObjectReference poll_ref_;

@@ -260,6 +260,11 @@ bool Pump::BacklogReady() {
 // bytes are due, signal the ring's eventfd so that one comes.
 void Pump::KickIfBacklog() {
   if (!attached_ || (!BacklogReady() && stash_next_ >= stash_.size())) return;
+  SignalRingEventFd();
+}
+
+// One attached turn to come: the eventfd's edge wakes uv_poll.
+void Pump::SignalRingEventFd() {
   uint64_t one = 1;
   ssize_t r = write(ring_->EventFd(), &one, sizeof one);
   (void)r;  // EAGAIN: the counter is already signalled

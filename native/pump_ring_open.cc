@@ -55,6 +55,13 @@ Napi::Value Pump::SetAttached(const Napi::CallbackInfo& info) {
            : selector_->Deregister(efd);
   }
   if (r >= 0) attached_ = on;
+  if (r >= 0 && on) {
+    // The kernel signals the eventfd only for completions posted after it
+    // was registered. One that landed before (a connection accepted while
+    // listen() and attach() ran) would otherwise wait in the CQ with no
+    // edge to wake uv_poll: signal once so the first attached turn reaps it.
+    SignalRingEventFd();
+  }
   return Napi::Number::New(info.Env(), r < 0 ? r : 0);
 }
 

@@ -11,12 +11,12 @@
  */
 import * as net from 'node:net';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EventLoop, WOULD_BLOCK } from '../src/index';
+import { EventLoop, TcpStream, WOULD_BLOCK } from '../src/index';
 import { later, runCleanups } from './cleanup';
 import { DIST } from './dist';
 import { LineChild } from './line-child';
 import { NetClient } from './net-client';
-import { sleep } from './waits';
+import { sleep, waitFor } from './waits';
 import { useTempDir } from './temp-dir';
 import { ECHO_HANDLER_JS } from './scripts';
 import { echoHandler } from './event-loop-util';
@@ -369,6 +369,32 @@ describe('attach(): detach() and attach() again', () => {
       d.destroy();
     }
     expect(c.closed).toBe(false);
+  });
+
+  it('a connection accepted before attach() is served once attached', async () => {
+    const loop = new EventLoop();
+    later(() => loop.close());
+    const listener = loop.listen('127.0.0.1:0', () => echoHandler(loop));
+    loop.turn(0); // the listener's accept reaches the kernel
+    // A loopback connect finishes its handshake inside the syscall, so the
+    // kernel has accepted (io_uring: completed the accept) before attach().
+    const client = TcpStream.connect(listener.socket.localAddress());
+    later(() => client.close());
+    loop.attach();
+    await waitFor(() => loop.connections === 1, 2000, 'the early connection to be accepted');
+    expect(client.write(Buffer.from('early'))).toBe(5);
+    const got = Buffer.alloc(5);
+    let have = 0;
+    await waitFor(
+      () => {
+        const n = client.read(got, have);
+        if (n !== WOULD_BLOCK) have += n;
+        return have === got.length;
+      },
+      2000,
+      'the echo of the early connection',
+    );
+    expect(got.toString()).toBe('early');
   });
 
   it('attach() twice throws; detach() when not attached is a no-op; stop() detaches', async () => {
