@@ -185,3 +185,26 @@ export async function ownConnection(): Promise<string> {
   });
   return `${port}, ${c.localPort}`;
 }
+
+/** A uid from 54321 up that has no passwd entry. */
+export function unnamedUid(): number {
+  for (let uid = 54321; uid < 54400; uid++) {
+    try {
+      execFileSync('id', ['-nu', String(uid)], { stdio: 'ignore' });
+    } catch {
+      return uid;
+    }
+  }
+  throw new Error('no uid without a passwd entry in 54321..54399');
+}
+
+/** A listener run as `uid` (setpriv, no passwd entry) on 127.0.0.1 and a bob client. */
+export function namelessConnection(uid: number): Promise<OwnedConnection> {
+  return ownedConnection({
+    listenUser: `uid ${uid}`,
+    listenPrefix: ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--'],
+    listenHost: '127.0.0.1',
+    connectUser: BOB,
+    connectHost: '127.0.0.1',
+  });
+}

@@ -14,7 +14,7 @@
  * dist/ident/tasks.js). Loopback only; every wait is
  * bounded; every child is killed by its pid in afterAll.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -23,7 +23,7 @@ import type { OwnerLookupOptions } from '../src/ident/lookup';
 import { MAX_REPLY_OCTETS } from '../src/ident/protocol';
 import { createIdentServer, DEFAULT_IDLE_TIMEOUT_MS, type IdentLogEntry, type IdentServer, type IdentServerOptions } from '../src/ident/server';
 import { later, runCleanups } from './cleanup';
-import { ALICE, BOB, ensureUser, ownedConnection, stopOwners, type OwnedConnection } from './ident-owners';
+import { ALICE, BOB, ensureUser, namelessConnection, ownedConnection, stopOwners, unnamedUid, type OwnedConnection } from './ident-owners';
 import { NetClient } from './net-client';
 import { setupAsRoot, skipUnlessRoot } from './root';
 import { sleep, within } from './waits';
@@ -103,29 +103,6 @@ let nameless: OwnedConnection; // listener runs as a uid with no passwd entry
 let namelessUid = 0;
 let aliceUid = 0;
 let bobUid = 0;
-
-/** A uid from 54321 up that has no passwd entry. */
-function unnamedUid(): number {
-  for (let uid = 54321; uid < 54400; uid++) {
-    try {
-      execFileSync('id', ['-nu', String(uid)], { stdio: 'ignore' });
-    } catch {
-      return uid;
-    }
-  }
-  throw new Error('no uid without a passwd entry in 54321..54399');
-}
-
-/** A listener run as `uid` (setpriv, no passwd entry) on 127.0.0.1 and a bob client. */
-function namelessConnection(uid: number): Promise<OwnedConnection> {
-  return ownedConnection({
-    listenUser: `uid ${uid}`,
-    listenPrefix: ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--'],
-    listenHost: '127.0.0.1',
-    connectUser: BOB,
-    connectHost: '127.0.0.1',
-  });
-}
 
 /** Why the tests that ask about the owned connections need root. */
 const OWNERS =

@@ -216,13 +216,15 @@ async function main(): Promise<void> {
   // already find them.
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  if (rules !== undefined) {
-    process.on('SIGHUP', () => {
-      // Users may have changed along with the rules: names are looked up afresh.
-      server.lookup.clearNames();
-      reloadRules(configFile as string, rules, log);
-    });
-  }
+  // SIGHUP is the operator's "users or rules changed": names are looked up
+  // afresh, and a config file is re-read. Without a handler it would end
+  // the daemon.
+  process.on('SIGHUP', () => {
+    const cached = server.lookup.cachedNames;
+    server.lookup.clearNames();
+    log.info(`SIGHUP: ${cached} cached user ${cached === 1 ? 'name' : 'names'} forgotten`);
+    if (rules !== undefined) reloadRules(configFile as string, rules, log);
+  });
   const where = server.addresses.map(formatAddress).join(', ');
   const notes = [`pid ${process.pid}`, engine, ...(server.lookup.usesNetlink ? ['netlink'] : []), ...(activation !== null ? ['socket activation'] : [])];
   log.announce(`listening on ${where} (${notes.join(', ')})`);
