@@ -465,7 +465,12 @@ function targets(table, memory, gc, ident) {
   if (c) {
     const cCpu = median(c[64].map((r) => r.server_cpu_us_per_query));
     const cQps = median(c[64].map((r) => r.queries_per_s));
-    lines.push(`- info: ident with 64 clients, the C epoll ident server as the bound: ${fmt(cCpu)} µs per query (edgeloop ${fmt(eCpu / cCpu, 2)}x), ${fmt(cQps, 0)} queries/s${o ? ` (${fmt(cQps / median(o[64].map((r) => r.queries_per_s)), 1)}x oidentd)` : ''}`);
+    const oQps = o ? median(o[64].map((r) => r.queries_per_s)) : 0;
+    lines.push(`- info: ident with 64 clients, the C epoll ident server as the bound: ${fmt(cCpu)} µs per query (edgeloop ${fmt(eCpu / cCpu, 2)}x), ${fmt(cQps, 0)} queries/s${o ? ` (${fmt(cQps / oQps, 1)}x oidentd)` : ''}`);
+    // A single-threaded server whose every query costs cCpu of its core can
+    // answer no more than 1e6 / cCpu per second, however fast its clients.
+    const ceiling = 1e6 / cCpu;
+    lines.push(`- info: ident, one server core at the C server's ${fmt(cCpu)} µs per query answers at most ${fmt(ceiling, 0)} queries/s${o ? ` (${fmt(ceiling / oQps, 1)}x oidentd)` : ''}`);
   }
   const ring = 'edgeloop io_uring';
   if (table.b[ring]) {
