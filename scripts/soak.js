@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// npm run soak -- [--seconds N] [--connections N] [--mode run|attach] [--seed S]
+// npm run soak -- [--seconds N] [--connections N] [--mode run|attach]
+//                  [--backend auto|epoll|kqueue|io_uring] [--seed S]
 //
 // Holds edgeloop-echo under a churning population of loopback connections
 // for N seconds (default 60) and checks that nothing leaks or goes wrong:
@@ -26,6 +27,7 @@
 //
 // The client is node:net in this process; the server runs as its own
 // process (dist/cli/echo.js), so the fds and RSS are the server's alone.
+// --backend goes to its --backend (default: its own default).
 'use strict';
 
 const { spawn } = require('node:child_process');
@@ -41,9 +43,11 @@ const MAX_CONNECTING = 256;
 const THINK_MS = 1000;
 /** fds the process may need besides the connections (stdio, epoll, pipes, ...). */
 const FD_HEADROOM = 256;
+/** What edgeloop-echo --backend takes. */
+const BACKENDS = ['auto', 'epoll', 'kqueue', 'io_uring'];
 
 function parseArgs(argv) {
-  const opts = { seconds: 60, connections: 10000, mode: 'run', seed: 1, interval: 10 };
+  const opts = { seconds: 60, connections: 10000, mode: 'run', backend: null, seed: 1, interval: 10 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[++i];
@@ -51,6 +55,11 @@ function parseArgs(argv) {
     if (flag === '--mode') {
       if (value !== 'run' && value !== 'attach') usage('--mode is run or attach');
       opts.mode = value;
+      continue;
+    }
+    if (flag === '--backend') {
+      if (!BACKENDS.includes(value)) usage(`--backend is one of ${BACKENDS.join(', ')}`);
+      opts.backend = value;
       continue;
     }
     const key = { '--seconds': 'seconds', '--connections': 'connections', '--seed': 'seed', '--interval': 'interval' }[flag];
@@ -63,7 +72,7 @@ function parseArgs(argv) {
 }
 
 function usage(why) {
-  process.stderr.write(`soak: ${why}\nusage: npm run soak -- [--seconds N] [--connections N] [--mode run|attach] [--seed S] [--interval S]\n`);
+  process.stderr.write(`soak: ${why}\nusage: npm run soak -- [--seconds N] [--connections N] [--mode run|attach] [--backend NAME] [--seed S] [--interval S]\n`);
   process.exit(2);
 }
 
@@ -95,9 +104,11 @@ function fdLimit(pid) {
   return m === null || m[1] === 'unlimited' ? Infinity : Number(m[1]);
 }
 
-function startServer(mode) {
+function startServer(mode, backend) {
+  const args = [path.join(ROOT, 'dist', 'cli', 'echo.js'), '--port', '0', '--mode', mode];
+  if (backend !== null) args.push('--backend', backend);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'cli', 'echo.js'), '--port', '0', '--mode', mode], {
+    const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -107,10 +118,10 @@ function startServer(mode) {
     }, 10000);
     child.stdout.on('data', (d) => {
       out += d;
-      const m = /listening on \S+?:(\d+)/.exec(out);
+      const m = /listening on \S+?:(\d+).*/.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve({ child, port: Number(m[1]) });
+        resolve({ child, port: Number(m[1]), line: m[0] });
       }
     });
     child.once('exit', (code) => {
@@ -261,7 +272,7 @@ async function main() {
   if (limit < opts.connections + FD_HEADROOM) {
     usage(`${opts.connections} connections need an open-file limit of at least ${opts.connections + FD_HEADROOM} (this one: ${limit}); raise it (ulimit -n) or pass a smaller --connections`);
   }
-  const server = await startServer(opts.mode);
+  const server = await startServer(opts.mode, opts.backend);
   const pid = server.child.pid;
   const failures = [];
   const warmup = Math.min(10, opts.seconds / 3);
@@ -271,7 +282,7 @@ async function main() {
     await sleep(200);
     const baseFds = openFds(pid);
     process.stdout.write(
-      `soak: edgeloop-echo (mode ${opts.mode}, pid ${pid}) on port ${server.port}, ${opts.connections} connections, ${opts.seconds} s, seed ${opts.seed}; server fds at start ${baseFds}\n`,
+      `soak: edgeloop-echo ${server.line}; ${opts.connections} connections, ${opts.seconds} s, seed ${opts.seed}; server fds at start ${baseFds}\n`,
     );
     population = new Population(server.port, opts.connections, prng(opts.seed));
     population.fill();
