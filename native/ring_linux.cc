@@ -26,16 +26,15 @@ std::string Errno(const char* what, int err) {
 }  // namespace
 
 bool LinuxRing::Init(uint8_t* arena, uint32_t size, uint32_t count, std::string* why) {
-  // The cheapest completion mode the kernel accepts, newest first. With
-  // DEFER_TASKRUN completion work runs only when this thread enters the
-  // ring, which every turn does (Wait always asks for events); attached,
-  // the kernel signals the registered eventfd as such work is queued, and
-  // the turn that wakes runs it.
+  // The cheapest completion mode the kernel accepts, newest first. Not
+  // DEFER_TASKRUN: its deferred work signals neither the ring fd's poll nor
+  // a registered eventfd until this thread enters the ring itself, so an
+  // attach()ed loop, woken only through the fd uv_poll watches, would sleep
+  // on completions that are already there (seen on Linux 6.18).
   static const struct {
     unsigned flags;
     const char* name;
   } kModes[] = {
-      {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, "single-issuer, defer-taskrun"},
       {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN, "single-issuer, coop-taskrun"},
       {IORING_SETUP_COOP_TASKRUN, "coop-taskrun"},
       {0, "plain"},

@@ -118,6 +118,6 @@ describe('io_uring completions', () => {
     const loop = own(new EventLoop({ backend: 'io_uring' }));
     expect(loop.backend).toBe('io_uring');
     const pumpEngine = (loop as unknown as { core: { pump: { engine: string } } }).core.pump.engine;
-    expect(pumpEngine).toMatch(/^io_uring \((single-issuer, defer-taskrun|(single-issuer, )?coop-taskrun|plain)\)$/);
+    expect(pumpEngine).toMatch(/^io_uring \((single-issuer, )?coop-taskrun|plain\)/);
   });
 });
