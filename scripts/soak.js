@@ -43,8 +43,6 @@ const MAX_CONNECTING = 256;
 const THINK_MS = 1000;
 /** fds the process may need besides the connections (stdio, epoll, pipes, ...). */
 const FD_HEADROOM = 256;
-/** What edgeloop-echo --backend takes. */
-const BACKENDS = ['auto', 'epoll', 'kqueue', 'io_uring'];
 
 function parseArgs(argv) {
   const opts = { seconds: 60, connections: 10000, mode: 'run', backend: null, seed: 1, interval: 10 };
@@ -58,7 +56,7 @@ function parseArgs(argv) {
       continue;
     }
     if (flag === '--backend') {
-      if (!BACKENDS.includes(value)) usage(`--backend is one of ${BACKENDS.join(', ')}`);
+      // edgeloop-echo checks the name and says what it takes.
       opts.backend = value;
       continue;
     }
