@@ -9,6 +9,7 @@ import { SysError, WOULD_BLOCK, closedError, codedError, type WouldBlock } from 
 import { Interest, Ready } from './interest';
 import type { LoopContext } from './loop/context';
 import { READINESS_MASK, REC_DATA, REC_EOF, REC_ERROR, REC_READ } from './loop/pump';
+import { HeldInput } from './loop/held-input';
 import { watchIdle } from './loop/idle';
 import { Outbox } from './loop/outbox';
 import type { InetAddress, UnixAddress } from './net/address';
@@ -47,6 +48,18 @@ const CLOSED = 32;
 const ENDING = 64;
 /** Write side shut down after end(); discarding input until the peer's EOF. */
 const LINGERING = 128;
+/** A loop timer is set to hand held input over (deliverHeld). */
+const HELD_DUE = 256;
+/**
+ * The io_uring ring reads this connection, and keeps doing so for its life
+ * even when a handler without onData replaces the one that had it: reading
+ * the socket directly while the ring holds earlier bytes would reorder them.
+ * Such a handler's read() takes its bytes from the held input.
+ */
+const RING_READ = 512;
+
+/** Held bytes above which the connection stops taking more until they are read. */
+const HELD_LIMIT = 64 * 1024;
 
 /**
  * One connection on an {@link EventLoop}.
@@ -86,6 +99,8 @@ export class Connection {
   lastActive = 0;
   /** The idle timer's id, 0 when none. */
   private idleTimer = 0;
+  /** Input read for it that its handler could not take yet (see HeldInput). */
+  private held: HeldInput | null = null;
 
   /** @internal Made by the loop, which inserts it and then calls {@link open}. */
   constructor(id: number, stream: StreamSocket, handler: ConnectionHandler, loop: LoopContext, origin: { open: number } | null) {
@@ -106,15 +121,22 @@ export class Connection {
     return KIND_CONNECTION;
   }
 
-  /** The handler the loop calls. Replacing it takes effect from the next turn. */
+  /** The handler the loop calls. */
   get handler(): ConnectionHandler {
     return this.current;
   }
 
-  /** Replaces the handler; the connection's interest follows it at once. */
+  /**
+   * Replaces the handler at once: the next event, even one of the same
+   * turn, goes to the new one, and the connection's interest follows it.
+   * Bytes already read for the connection are not lost in a swap from
+   * `onData` to `onReadable` (a protocol upgrade): `read()` returns them
+   * before anything newer from the socket.
+   */
   set handler(handler: ConnectionHandler) {
     this.current = handler;
     this.refreshInterest();
+    if (this.held !== null) this.scheduleHeld();
   }
 
   /** Bytes written and not yet taken by the kernel (queued or corked). */
@@ -138,9 +160,30 @@ export class Connection {
     return this.armed;
   }
 
-  /** Reads from the socket: bytes, 0 at EOF, or WOULD_BLOCK. */
+  /**
+   * Reads from the socket: bytes, 0 at EOF, or WOULD_BLOCK. Bytes the loop
+   * had already read for an `onData` handler this one replaced come first.
+   */
   read(buf: Uint8Array, offset = 0, length = buf.length - offset): number | WouldBlock {
+    const held = this.held;
+    if (held !== null) return this.readHeld(held, buf, offset, length);
+    // The ring's bytes come in order through the held input only.
+    if ((this.state & RING_READ) !== 0 && (this.state & LINGERING) === 0) return WOULD_BLOCK;
     return this.stream.read(buf, offset, length);
+  }
+
+  /** read() while input is held: its bytes, then the end that followed them. */
+  private readHeld(held: HeldInput, buf: Uint8Array, offset: number, length: number): number | WouldBlock {
+    if (held.bytes > 0) {
+      const before = held.bytes;
+      const n = held.read(buf, offset, length);
+      if (before >= HELD_LIMIT && held.bytes < HELD_LIMIT) this.refreshInterest();
+      return n;
+    }
+    if (held.end === 0) return 0; // EOF stays EOF
+    this.held = null;
+    if (held.end > 0) throw new SysError(-held.end, 'read');
+    return this.read(buf, offset, length);
   }
 
   /**
@@ -177,6 +220,7 @@ export class Connection {
     if ((this.state & (READING | CLOSED)) !== 0) return;
     this.state |= READING;
     this.refreshInterest();
+    if (this.held !== null) this.scheduleHeld();
   }
 
   /** Asks for `onWritable` calls (or stops them) independent of the queue. */
@@ -196,6 +240,7 @@ export class Connection {
   end(): void {
     if ((this.state & (CLOSED | ENDING)) !== 0) return;
     this.state = (this.state | ENDING) & ~READING;
+    this.held = null;
     const out = this.out;
     if (out !== null) {
       out.flushCorked(); // the shutdown must follow the corked bytes
@@ -211,7 +256,15 @@ export class Connection {
    */
   close(error?: Error): void {
     if ((this.state & CLOSED) !== 0) return;
+    if (error === undefined && this.out !== null) {
+      // Bytes corked in this turn were written as far as the caller knows
+      // (write() said so): they go out before the close, as they would have
+      // without corking. A write that fails then closes it with its error.
+      this.out.flushCorked();
+      if (this.isClosed) return;
+    }
     this.state |= CLOSED;
+    this.held = null;
     this.out?.clear();
     if (this.idleTimer !== 0) {
       this.loop.timers.cancel(this.idleTimer);
@@ -250,7 +303,7 @@ export class Connection {
     const wanted = this.wantedInterest();
     const autoRead = this.wantsAutoRead();
     this.loop.pump.add(this, wanted, autoRead);
-    this.state |= OPENED | (autoRead ? AUTO_READ : 0);
+    this.state |= OPENED | (autoRead ? AUTO_READ | (this.loop.pump.ring ? RING_READ : 0) : 0);
     this.armed = wanted;
   }
 
@@ -288,13 +341,108 @@ export class Connection {
     if ((flags & REC_READ) === 0) return this.onEvent(flags & READINESS_MASK);
     const handler = this.current;
     this.lastActive = this.loop.batchTime;
+    if ((this.state & (ENDING | LINGERING)) !== 0) return this.recordAfterEnd(flags, errno);
     try {
-      if ((flags & WRITE_EVENTS) !== 0 && !this.writeReady(handler)) return;
-      // Read already: delivered even if reading was paused since.
-      if ((flags & REC_DATA) !== 0 && !this.isClosed) handler.onData?.(this, data, offset, length);
-      if ((flags & REC_EOF) !== 0 && !this.isClosed) this.peerEnd(handler);
-      if ((flags & REC_ERROR) !== 0 && !this.isClosed) this.fail(new SysError(-errno, 'read'));
-      else if ((flags & Ready.ERROR) !== 0 && !this.isClosed) this.takeSocketError();
+      // A read error goes first: flushing the queue into the broken socket
+      // would report the write's EPIPE instead of what broke it.
+      if ((flags & REC_ERROR) === 0 && (flags & WRITE_EVENTS) !== 0 && !this.writeReady(handler)) return;
+      if ((flags & REC_DATA) !== 0 && !this.isClosed) {
+        // Read already, on io_uring maybe several records in one turn: what
+        // the handler cannot take now (it paused, or no longer has onData)
+        // is held, and anything behind held bytes waits behind them.
+        if (this.held === null && (this.state & READING) !== 0 && handler.onData !== undefined) {
+          handler.onData(this, data, offset, length);
+        } else {
+          this.hold(data, offset, length);
+        }
+      }
+      if ((flags & (REC_EOF | REC_ERROR)) === 0 || this.isClosed) {
+        if ((flags & Ready.ERROR) !== 0 && !this.isClosed) this.takeSocketError();
+      } else if (this.held !== null) {
+        this.held.end = (flags & REC_ERROR) !== 0 ? errno : 0;
+        if (this.held.bytes === 0) this.scheduleHeld();
+      } else if ((flags & REC_ERROR) !== 0) {
+        this.fail(new SysError(-errno, 'read'));
+      } else if (this.current.onData !== undefined) {
+        this.peerEnd(this.current);
+      } else {
+        // The ring's EOF for an onReadable handler: its read() returns 0.
+        this.held = new HeldInput();
+        this.held.end = 0;
+        this.scheduleHeld();
+      }
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /**
+   * A record after end(): the handler sees no more reads, so bytes are
+   * discarded; the peer's EOF (or a reset) ends the lingering, or, while
+   * the queue still drains, lets the close follow it at once.
+   */
+  private recordAfterEnd(flags: number, errno: number): void {
+    if ((flags & (REC_EOF | REC_ERROR)) !== 0) {
+      if ((this.state & LINGERING) !== 0) return this.close();
+      if ((flags & REC_ERROR) !== 0) return this.fail(new SysError(-errno, 'read'));
+      this.state |= PEER_ENDED;
+    }
+    try {
+      if ((flags & WRITE_EVENTS) !== 0 && (this.state & LINGERING) === 0) this.writeReady(this.current);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /** Keeps bytes the handler cannot take now; hands them over when it can. */
+  private hold(data: Buffer, offset: number, length: number): void {
+    if (this.held === null) this.held = new HeldInput();
+    const held = this.held;
+    held.push(data, offset, length);
+    if (held.bytes >= HELD_LIMIT && held.bytes - length < HELD_LIMIT) this.refreshInterest(); // enough held: stop the ring
+    if ((this.state & READING) !== 0) this.scheduleHeld(); // paused: resumeReading() does
+  }
+
+  /** A loop timer hands held input over (now, if the turn's timers run yet). */
+  private scheduleHeld(): void {
+    if ((this.state & (HELD_DUE | CLOSED)) !== 0) return;
+    this.state |= HELD_DUE;
+    this.loop.timers.add(() => this.deliverHeld(), 0, 0);
+  }
+
+  /**
+   * Hands held input to the handler while it reads: chunks to `onData`,
+   * or `onReadable` calls, whose `read()` takes them first; then the end
+   * that came behind them. As with edge-triggered readiness, an
+   * `onReadable` handler that takes nothing is called again only when
+   * more input comes.
+   */
+  private deliverHeld(): void {
+    this.state &= ~HELD_DUE;
+    const held = this.held;
+    if (held === null) return;
+    try {
+      while (this.held === held && (this.state & (READING | CLOSED | ENDING)) === READING) {
+        const handler = this.current;
+        if (handler.onData !== undefined) {
+          const chunk = held.shift();
+          if (chunk === null) {
+            this.held = null;
+            this.refreshInterest();
+            if (held.end > 0) this.fail(new SysError(-held.end, 'read'));
+            else if (held.end === 0) this.peerEnd(handler);
+            return;
+          }
+          if (held.bytes + chunk.length >= HELD_LIMIT && held.bytes < HELD_LIMIT) this.refreshInterest();
+          handler.onData(this, chunk, 0, chunk.length);
+        } else if (handler.onReadable !== undefined) {
+          const before = held.bytes;
+          handler.onReadable(this);
+          if (held.bytes === before || held.bytes === 0) return;
+        } else {
+          return; // no handler for input: it waits for one (the setter)
+        }
+      }
     } catch (err) {
       this.fail(err);
     }
@@ -371,14 +519,16 @@ export class Connection {
     const state = this.state;
     const reads =
       (state & LINGERING) !== 0 ||
-      ((state & (READING | PEER_ENDED)) === READING && (handler.onData !== undefined || handler.onReadable !== undefined));
+      ((state & (READING | PEER_ENDED)) === READING &&
+        (handler.onData !== undefined || handler.onReadable !== undefined) &&
+        (this.held === null || this.held.bytes < HELD_LIMIT));
     const writes = (this.out !== null && this.out.queued > 0) || (state & WRITABLE_WANTED) !== 0;
     return (reads ? Interest.READABLE : 0) | (writes ? Interest.WRITABLE : 0);
   }
 
   /** After end() the connection drains its input itself (drainLingering). */
   private wantsAutoRead(): boolean {
-    return this.current.onData !== undefined && (this.state & LINGERING) === 0;
+    return (this.current.onData !== undefined || (this.state & RING_READ) !== 0) && (this.state & LINGERING) === 0;
   }
 
   /** @internal Registers exactly the interest the connection's state needs now. */
@@ -389,7 +539,7 @@ export class Connection {
     if (wanted === this.armed && autoRead === ((this.state & AUTO_READ) !== 0)) return;
     this.loop.pump.modify(this, wanted, autoRead);
     this.armed = wanted;
-    this.state = autoRead ? this.state | AUTO_READ : this.state & ~AUTO_READ;
+    this.state = autoRead ? this.state | AUTO_READ | (this.loop.pump.ring ? RING_READ : 0) : this.state & ~AUTO_READ;
   }
 
   /** The queue is empty after end(): shut down writing, drain, close. */

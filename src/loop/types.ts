@@ -72,8 +72,10 @@ export interface EventLoopOptions {
   /** Events per poll. Default 1024. */
   eventsCapacity?: number;
   /**
-   * Called when a handler or timer throws something that is not a SysError
-   * (a bug, not a network event). The connection involved is closed first.
+   * Called when a connection's handler throws something that is not a
+   * SysError (a bug, not a network event; a SysError is the connection's
+   * onError), and for anything a loop timer or wake hook throws. The
+   * connection involved is closed first.
    * Default: in attach() mode the error is rethrown on the next tick, so it
    * reaches process 'uncaughtException' as Node users expect; in run() mode
    * it is written to stderr and the loop keeps serving.
