@@ -14,6 +14,19 @@ namespace {
 
 constexpr uint32_t kInterestMask = kInterestReadable | kInterestWritable;
 
+// Whether a typed array's memory is a SharedArrayBuffer's (true) or an
+// ArrayBuffer's (false). Node 20's N-API has no SharedArrayBuffer check,
+// but a typed array's buffer is one or the other.
+bool OverShared(Napi::Env env, napi_value array) {
+  napi_value buffer;
+  bool plain = true;
+  if (napi_get_typedarray_info(env, array, nullptr, nullptr, nullptr, &buffer, nullptr) != napi_ok ||
+      napi_is_arraybuffer(env, buffer, &plain) != napi_ok) {
+    return false;
+  }
+  return !plain;
+}
+
 // Whether the byte ranges [a, a + an) and [b, b + bn) share a byte.
 bool Overlap(const void* a, size_t an, const void* b, size_t bn) {
   uintptr_t x = reinterpret_cast<uintptr_t>(a);
@@ -71,13 +84,27 @@ Pump::Pump(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Pump>(info) {
     ThrowRange(env, "keyBits, readBudget or eventsCapacity out of range");
     return;
   }
+  // The write list and records are checked, then read again: another
+  // thread writing them in between could point a send past its arena.
+  if (OverShared(env, info[3]) || OverShared(env, info[4])) {
+    ThrowType(env, "writes and records must not be over a SharedArrayBuffer");
+    return;
+  }
+  bool ring = info.Length() > 8 && !info[8].IsUndefined();
+  // The kernel keeps writing into the ring's read arena between calls: an
+  // ArrayBuffer could be detached and freed under it, a SharedArrayBuffer
+  // cannot (each holder keeps its memory alive).
+  if (ring && !OverShared(env, info[1])) {
+    ThrowType(env, "the io_uring backend's readArena must be over a SharedArrayBuffer");
+    return;
+  }
   for (int i = 0; i < 4; i++) arrays_ref_[i] = Napi::Persistent(info[i + 1].As<Napi::Object>());
   key_mask_ = (1u << key_bits) - 1;
   read_budget_ = budget;
   ready_.resize(capacity);
   Arrays a;
   if (!Load(env, &a)) return;  // refuses overlapping arrays now rather than at the first turn
-  if (info.Length() > 8 && !info[8].IsUndefined()) OpenRing(info, a);
+  if (ring) OpenRing(info, a);
 }
 
 // The arrays are re-read every turn: one could have been detached (its
@@ -127,24 +154,36 @@ Pump::Conn* Pump::Find(uint32_t token) {
 // the Submit of the caller, hands it over).
 int Pump::SetInterest(Conn* c, uint32_t interest) {
   uint32_t old = c->interest;
+  uint32_t old_polled = c->polled;
   c->interest = interest;
-  uint32_t polled = RingReads(c) ? interest & ~kInterestReadable : interest;
-  if (polled != c->polled) {
-    int r;
-    if (polled == 0) {
-      r = selector_->Deregister(c->fd);
-    } else if (c->polled == 0) {
-      r = selector_->Register(c->fd, c->token, polled, kOptLevel);
-    } else {
-      r = selector_->Reregister(c->fd, c->token, polled, kOptLevel);
-    }
-    if (r < 0) {
-      c->interest = old;
-      return r;
-    }
-    c->polled = polled;
+  int r = Watch(c, RingReads(c) ? interest & ~kInterestReadable : interest);
+  if (r < 0 || ring_ == nullptr) {
+    if (r < 0) c->interest = old;
+    return r;
   }
-  return ring_ != nullptr ? ApplyRecv(c) : 0;
+  r = ApplyRecv(c);
+  if (r < 0) {
+    // The ring could take no request: back to what the kernel had, so the
+    // table and the selector agree (an add that fails leaves nothing).
+    c->interest = old;
+    Watch(c, old_polled);
+  }
+  return r;
+}
+
+// Makes the selector watch `polled` for the connection (0: not at all).
+int Pump::Watch(Conn* c, uint32_t polled) {
+  if (polled == c->polled) return 0;
+  int r;
+  if (polled == 0) {
+    r = selector_->Deregister(c->fd);
+  } else if (c->polled == 0) {
+    r = selector_->Register(c->fd, c->token, polled, kOptLevel);
+  } else {
+    r = selector_->Reregister(c->fd, c->token, polled, kOptLevel);
+  }
+  if (r >= 0) c->polled = polled;
+  return r;
 }
 
 // add(token, fd, interest, autoRead) -> 0 | -errno
@@ -152,10 +191,10 @@ Napi::Value Pump::Add(const Napi::CallbackInfo& info) {
   uint32_t token, interest;
   int fd;
   if (!ArgU32(info, 0, &token, "token out of range") || !ArgFd(info, 1, &fd) ||
-      !ArgU32(info, 2, &interest, "interest out of range")) {
+      !ArgU32(info, 2, &interest, "interest out of range") || !CheckOpen(info.Env())) {
     return info.Env().Undefined();
   }
-  if ((interest & ~kInterestMask) != 0 || (token & key_mask_) == key_mask_) {
+  if ((interest & ~kInterestMask) != 0 || (token & key_mask_) == key_mask_ || token == kRingToken) {
     ThrowRange(info.Env(), "interest or token out of range");
     return info.Env().Undefined();
   }
@@ -177,7 +216,7 @@ Napi::Value Pump::Add(const Napi::CallbackInfo& info) {
 Napi::Value Pump::Modify(const Napi::CallbackInfo& info) {
   uint32_t token, interest;
   if (!ArgU32(info, 0, &token, "token out of range") ||
-      !ArgU32(info, 1, &interest, "interest out of range")) {
+      !ArgU32(info, 1, &interest, "interest out of range") || !CheckOpen(info.Env())) {
     return info.Env().Undefined();
   }
   if ((interest & ~kInterestMask) != 0) {
@@ -229,6 +268,12 @@ Napi::Value Pump::Turn(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   if (ring_ != nullptr) {
+    // Its send tables were sized by the write list it was made with; a
+    // resizable buffer may have grown that list since.
+    if (count > iovs_.size()) {
+      ThrowRange(env, "writeCount is past the write list the pump was made with");
+      return env.Undefined();
+    }
     return Napi::Number::New(env, RingTurn(a, static_cast<int>(timeout), count));
   }
   uint32_t out = SendCorked(a, count, 0);

@@ -29,8 +29,9 @@ constexpr uint32_t kRecordWords = 5;
 // Write list layout: kWriteWords words per corked write.
 //   [0] token  [1] arena (0: write arena, 1: read arena)  [2] offset  [3] length
 constexpr uint32_t kWriteWords = 4;
-// The ring fd's token in the selector while attached: its key part is the
-// reserved one, so it is never a registration's.
+// The ring's eventfd's token in the selector while attached. The loop
+// reserves its key (src/loop/registry.ts), and add() refuses it, so no
+// registration of the pump's carries it.
 constexpr uint32_t kRingToken = 0xfffffffd;
 
 enum RecordBits : uint32_t {
@@ -133,6 +134,7 @@ class Pump : public Napi::ObjectWrap<Pump> {
   bool CheckOpen(Napi::Env env);
   Conn* Find(uint32_t token);
   int SetInterest(Conn* c, uint32_t interest);
+  int Watch(Conn* c, uint32_t polled);
   // The write half of a turn (pump_write.cc).
   bool CheckWrites(Napi::Env env, const Arrays& a, uint32_t count, size_t records_needed);
   size_t UnsentReadEnd(const Arrays& a, uint32_t shorts) const;

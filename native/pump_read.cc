@@ -21,7 +21,10 @@ constexpr uint32_t kReadEvents = kReadable | kReadClosed | kError;
 uint32_t Pump::ReadReady(const Arrays& a, int events, uint32_t out, size_t cursor) {
   for (int e = 0; e < events; e++) {
     const ReadyEvent& ev = ready_[e];
-    if (ev.token == kRingToken) continue;  // completions wait: the turn reaped them
+    // The eventfd's edge: the turn reaped the completions already. Only
+    // while attached, so a user's own registration with that token on the
+    // same poll is not swallowed.
+    if (attached_ && ev.token == kRingToken) continue;
     Conn* c = Find(ev.token);
     uint32_t flags = ev.readiness;
     // The ring reads it: the selector only reports its writes and errors.

@@ -88,7 +88,7 @@ describe('io_uring completions', () => {
     // Four 16-byte buffers for a 1000-byte message: the recv runs out
     // after 64 bytes each turn and must come back for the rest, in order.
     const poll = own(new Poll());
-    const readArena = new Uint8Array(64);
+    const readArena = new Uint8Array(new SharedArrayBuffer(64));
     const writes = new Uint32Array(16 * 4);
     const records = new Uint32Array((2 * 16 + 8) * 5);
     const pump = new native.Pump(poll.native, readArena, new Uint8Array(64), writes, records, 20, 1 << 16, 8, 16);

@@ -113,6 +113,23 @@ describe('native Pump arguments', () => {
     expect(b.read(new Uint8Array(16))).not.toBeGreaterThan(0);
   });
 
+  it('refuses the token the ring\'s eventfd uses while attached', () => {
+    const { pump } = newPump();
+    const [a] = UnixStream.pair();
+    own(a);
+    expect(() => pump.add(0xfffffffd, a.fd, 1, false)).toThrow(RangeError);
+  });
+
+  it('refuses a write list or records over a SharedArrayBuffer, which another thread could rewrite after the checks', () => {
+    const poll = own(new Poll());
+    const shared = (words: number): Uint32Array => new Uint32Array(new SharedArrayBuffer(words * 4));
+    const plain = (words: number): Uint32Array => new Uint32Array(words);
+    const make = (writes: Uint32Array, records: Uint32Array) => () =>
+      new native.Pump(poll.native, new Uint8Array(64), new Uint8Array(64), writes, records, KEY_BITS, 64, 8);
+    expect(make(shared(64), plain(200))).toThrow(/SharedArrayBuffer/);
+    expect(make(plain(64), shared(200))).toThrow(/SharedArrayBuffer/);
+  });
+
   it('a closed poll raises the same TypeError ERR_POLL_CLOSED that Poll raises', () => {
     const { pump, poll } = newPump();
     poll.close();
@@ -130,10 +147,47 @@ describe('native Pump arguments', () => {
 describe('native Pump on io_uring', () => {
   const ringIt = native.probeIoUring() === '' ? it : it.skip;
 
+  // Checked before the ring opens, so this runs where io_uring cannot.
+  it('refuses a read arena over an ArrayBuffer, which could be detached and freed while the kernel writes into it', () => {
+    const poll = own(new Poll());
+    expect(
+      () => new native.Pump(poll.native, new Uint8Array(64), new Uint8Array(64), new Uint32Array(64), new Uint32Array(200), KEY_BITS, 64, 8, 16),
+    ).toThrow(/SharedArrayBuffer/);
+  });
+
+  ringIt('refuses a write count past the write list it was made with, when a resizable buffer has grown it since', () => {
+    const poll = own(new Poll());
+    const resizable = new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void })(
+      16,
+      { maxByteLength: 4096 },
+    );
+    const writes = new Uint32Array(resizable); // length-tracking: one write now
+    const readArena = new Uint8Array(new SharedArrayBuffer(64));
+    const pump = own(new native.Pump(poll.native, readArena, new Uint8Array(64), writes, new Uint32Array(2000), KEY_BITS, 64, 8, 16));
+    const [a] = UnixStream.pair();
+    own(a);
+    expect(pump.add(1, a.fd, 0, false)).toBe(0);
+    resizable.resize(4096);
+    for (let i = 0; i < 200; i++) setWrite(writes, i, 1, 0, 0, 1);
+    expect(() => pump.turn(0, 200)).toThrow(/write list the pump was made with/);
+  });
+
+  ringIt('add() and modify() after close() throw ERR_POLL_CLOSED and change nothing', () => {
+    const poll = own(new Poll());
+    const readArena = new Uint8Array(new SharedArrayBuffer(64));
+    const pump = new native.Pump(poll.native, readArena, new Uint8Array(64), new Uint32Array(64), new Uint32Array(200), KEY_BITS, 64, 8, 16);
+    const [a] = UnixStream.pair();
+    own(a);
+    expect(pump.add(4, a.fd, 2, false)).toBe(0);
+    pump.close();
+    expect(() => pump.add(5, a.fd, 2, false)).toThrow(expect.objectContaining({ code: 'ERR_POLL_CLOSED' }));
+    expect(() => pump.modify(4, 3, true)).toThrow(expect.objectContaining({ code: 'ERR_POLL_CLOSED' }));
+  });
+
   ringIt('sends a corked write from the read arena\'s tail past its last whole buffer (regression: the buffer marking ran past its table)', () => {
     const poll = own(new Poll());
     // 4 buffers of 16 bytes, and 8 bytes of tail that belong to no buffer.
-    const readArena = new Uint8Array(4 * 16 + 8);
+    const readArena = new Uint8Array(new SharedArrayBuffer(4 * 16 + 8));
     const writes = new Uint32Array(16 * 4);
     const records = new Uint32Array((2 * 16 + 8) * 5);
     const pump = own(new native.Pump(poll.native, readArena, new Uint8Array(1024), writes, records, KEY_BITS, 1024, 8, 16));

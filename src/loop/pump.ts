@@ -109,7 +109,12 @@ export class LoopPump {
    *   throws `ERR_IO_URING_UNAVAILABLE` when it cannot)
    */
   constructor(poll: Poll, sizes: PumpSizes = DEFAULT_PUMP_SIZES, ring = false) {
-    this.readArena = Buffer.allocUnsafeSlow(ring ? sizes.ringBufferSize * sizes.ringBuffers : sizes.readArena);
+    // The ring's arena is over a SharedArrayBuffer, which cannot be
+    // detached: the kernel writes into it between calls (the native side
+    // refuses anything else).
+    this.readArena = ring
+      ? Buffer.from(new SharedArrayBuffer(sizes.ringBufferSize * sizes.ringBuffers))
+      : Buffer.allocUnsafeSlow(sizes.readArena);
     this.writeArena = Buffer.allocUnsafeSlow(sizes.writeArena);
     this.maxWrites = sizes.writes;
     this.eventsCapacity = sizes.events;

@@ -14,9 +14,11 @@ const GEN_LIMIT = 1 << (32 - KEY_BITS);
 
 /**
  * The most registrations (connections, listeners, sources) one loop holds.
- * The two highest keys are reserved for the loop's own tokens.
+ * The three highest keys are reserved for the loop's own tokens: the
+ * waker's, Node's loop's, and the io_uring ring's eventfd while attached
+ * (0xfffffffd, native/pump.h's kRingToken).
  */
-export const MAX_REGISTRATIONS = KEY_MASK - 1;
+export const MAX_REGISTRATIONS = KEY_MASK - 2;
 /** The loop's own waker token: its key part is never a slab key. */
 export const WAKER_TOKEN = 0xffffffff;
 /** Node's own libuv loop, watched during run() in a worker. */
