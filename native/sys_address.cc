@@ -8,7 +8,6 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include <cstdlib>
 #include <string>
 
 #include "args.h"
@@ -54,6 +53,20 @@ Napi::Value SockName(const Napi::CallbackInfo& info, bool peer) {
 Napi::Value GetSockName(const Napi::CallbackInfo& info) { return SockName(info, false); }
 Napi::Value GetPeerName(const Napi::CallbackInfo& info) { return SockName(info, true); }
 
+// The interface index an IPv6 %scope names, or 0 for none: decimal digits
+// only (strtoul would also take a sign and leading blanks), else an
+// interface name.
+uint32_t ScopeId(const std::string& scope) {
+  if (scope.empty()) return 0;
+  uint64_t id = 0;
+  for (char c : scope) {
+    if (c < '0' || c > '9') return if_nametoindex(scope.c_str());
+    id = id * 10 + static_cast<uint64_t>(c - '0');
+    if (id > UINT32_MAX) return 0;
+  }
+  return static_cast<uint32_t>(id);
+}
+
 // encodeInet(host, port, slot) -> 0 | -EINVAL. Numeric hosts only (no DNS:
 // resolving is slow and belongs to the caller); IPv6 may carry %scope.
 Napi::Value EncodeInet(const Napi::CallbackInfo& info) {
@@ -69,6 +82,9 @@ Napi::Value EncodeInet(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   std::string host = info[0].As<Napi::String>().Utf8Value();
+  // inet_pton and if_nametoindex stop at a NUL: without this check
+  // '127.0.0.1\0anything' would encode as 127.0.0.1.
+  if (strlen(host.c_str()) != host.size()) return Num(env, -EINVAL);
   memset(s.addr, 0, sizeof *s.addr);
   auto* v4 = reinterpret_cast<struct sockaddr_in*>(s.addr);
   if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
@@ -87,12 +103,9 @@ Napi::Value EncodeInet(const Napi::CallbackInfo& info) {
     return Num(env, -EINVAL);
   }
   if (pct != std::string::npos) {
-    std::string scope = host.substr(pct + 1);
-    char* end = nullptr;
-    unsigned long id = strtoul(scope.c_str(), &end, 10);
-    if (scope.empty() || *end != '\0') id = if_nametoindex(scope.c_str());
-    if (id == 0 || id > UINT32_MAX) return Num(env, -EINVAL);
-    v6->sin6_scope_id = static_cast<uint32_t>(id);
+    uint32_t id = ScopeId(host.substr(pct + 1));
+    if (id == 0) return Num(env, -EINVAL);
+    v6->sin6_scope_id = id;
   }
   v6->sin6_family = AF_INET6;
   v6->sin6_port = htons(static_cast<uint16_t>(port));

@@ -134,6 +134,11 @@ export interface Native {
   adoptFd(fd: number): number;
   getSockName(fd: number, slot: Uint8Array): number;
   getPeerName(fd: number, slot: Uint8Array): number;
+  /**
+   * 0, or -EINVAL for a host that is not a numeric IPv4 or IPv6 address in
+   * full (a NUL anywhere, or a %scope that is neither decimal digits nor an
+   * interface name).
+   */
   encodeInet(host: string, port: number, slot: Uint8Array): number;
   encodeUnix(path: Uint8Array, abstract: boolean, slot: Uint8Array): number;
   decodeAddress(slot: Uint8Array): NativeAddress | null;

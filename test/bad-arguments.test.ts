@@ -24,7 +24,7 @@ import {
 import { native } from '../src/native';
 import { own, runCleanups } from './cleanup';
 import { ROOT } from './dist';
-import { pair } from './poll-fixtures';
+import { catchError, pair } from './poll-fixtures';
 import { openFdCount } from './util';
 import { hangGuard } from './waits';
 
@@ -456,6 +456,16 @@ describe('invalid inet addresses', () => {
     expectThrowsKind(() => u.connect(addr as string), kind);
   });
 
+  it('a host with a NUL byte is refused as such, not truncated at the NUL or given the wrong family', () => {
+    // Unchecked, '127.0.0.1\0:0' bound 127.0.0.1, and '127.0.0.1\0::' was
+    // encoded as IPv4 but opened as an IPv6 socket because of its colons.
+    for (const addr of ['127.0.0.1\0:0', '127.0.0.1\0:1:0', '[::1\0x]:0', { host: '127.0.0.1\0::', port: 0 }]) {
+      const err = catchError(() => own(TcpListener.bind(addr)), TypeError) as TypeError & { code?: string };
+      expect(err.code, JSON.stringify(addr)).toBe('ERR_INVALID_ADDRESS');
+      expect(err.message, JSON.stringify(addr)).toMatch(/NUL/);
+    }
+  });
+
   it("a malformed address carries code ERR_INVALID_ADDRESS", () => {
     expectThrowsKind(() => own(TcpStream.connect('nope')), TypeError, 'ERR_INVALID_ADDRESS');
   });
@@ -588,6 +598,21 @@ describe('raw native functions with hostile arguments', () => {
     expectThrowsKind(() => native.encodeInet('1.2.3.4', -1, slot()), RangeError);
     expect(native.encodeInet('garbage', 80, slot())).toBeLessThan(0);
     expect(native.encodeInet('::1%no-such-interface', 80, slot())).toBeLessThan(0);
+  });
+
+  it('encodeInet rejects a host with an embedded NUL instead of encoding the part before it', () => {
+    for (const host of ['127.0.0.1\0.evil', '::1\0x', 'fe80::1%1\0junk', '\0']) {
+      expect(native.errnoName(-native.encodeInet(host, 80, slot())), JSON.stringify(host)).toBe('EINVAL');
+    }
+  });
+
+  it('encodeInet takes an IPv6 scope of decimal digits or an interface name, nothing strtoul would also accept', () => {
+    for (const host of ['fe80::1%+1', 'fe80::1% 1', 'fe80::1%1 ', 'fe80::1%-1', 'fe80::1%', 'fe80::1%4294967297']) {
+      expect(native.errnoName(-native.encodeInet(host, 80, slot())), JSON.stringify(host)).toBe('EINVAL');
+    }
+    const s = slot();
+    expect(native.encodeInet('fe80::1%7', 80, s)).toBe(0);
+    expect(native.decodeAddress(s)).toMatchObject({ family: 'IPv6', address: 'fe80::1', scopeid: 7 });
   });
 
   it('encodeUnix of a 200-byte path returns a negative errno instead of overflowing sun_path', () => {

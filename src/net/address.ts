@@ -74,6 +74,11 @@ function badAddress(what: string): TypeError {
   return codedError(TypeError, 'ERR_INVALID_ADDRESS', `invalid address: ${what}`);
 }
 
+/** A NUL byte cuts a C string short, so no host may contain one. */
+function hasNul(what: string): TypeError {
+  return badAddress(`${JSON.stringify(what)} contains a NUL byte`);
+}
+
 function checkPort(port: unknown, what: string): number {
   if (typeof port === 'string' && /^\d{1,5}$/.test(port)) port = Number(port);
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
@@ -89,6 +94,9 @@ function checkPort(port: unknown, what: string): number {
  */
 export function parseInet(addr: InetAddressLike): { host: string; port: number } {
   if (typeof addr === 'string') {
+    // Refused by name before splitting: the NUL would otherwise surface as a
+    // puzzling host:port complaint, or as a host the native side refuses.
+    if (addr.includes('\0')) throw hasNul(addr);
     const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(addr);
     if (bracketed) return { host: bracketed[1], port: checkPort(bracketed[2], addr) };
     const colon = addr.lastIndexOf(':');
@@ -98,6 +106,7 @@ export function parseInet(addr: InetAddressLike): { host: string; port: number }
   if (typeof addr !== 'object' || addr === null) throw badAddress(String(addr));
   const host = 'host' in addr && addr.host !== undefined ? addr.host : addr.address;
   if (typeof host !== 'string') throw badAddress('host must be a string');
+  if (host.includes('\0')) throw hasNul(host);
   return { host, port: checkPort(addr.port, host) };
 }
 
@@ -136,6 +145,9 @@ export function encodeInet(
   const numeric = host === 'localhost' ? '127.0.0.1' : host;
   const r = native.encodeInet(numeric, port, slot);
   if (r < 0) throw badAddress(`${host} is not a numeric IPv4 or IPv6 address`);
+  // Sound only because the native side parsed the whole string (it refuses
+  // a NUL, which would hide a tail): numeric IPv4 never has a colon, IPv6
+  // always does.
   const family = numeric.includes(':') ? native.constants.AF_INET6 : native.constants.AF_INET;
   return { slot, host: numeric, port, family };
 }
