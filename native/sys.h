@@ -77,6 +77,12 @@ bool ArgSlot(const Napi::CallbackInfo& info, size_t i, Slot* slot);
 // length never lets the kernel read past the slot.
 socklen_t SlotLen(const Slot& s);
 
+// Records in the slot the sender address of length alen that recvfrom(fd)
+// just wrote. Length 0 (no sender named) becomes an unnamed Unix address
+// on a Unix socket and an empty slot (length 0, decoded as null) on any
+// other, so a TCP read never passes for a Unix peer.
+void StoreSender(int fd, const Slot& s, socklen_t alen);
+
 // Makes an fd non-blocking, close-on-exec and, where the platform has
 // SO_NOSIGPIPE, free of SIGPIPE: for fds the kernel could not create that
 // way. Returns 0 or -errno; the fd stays open either way.

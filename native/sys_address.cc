@@ -37,6 +37,37 @@ socklen_t SlotLen(const Slot& s) {
              : static_cast<socklen_t>(len);
 }
 
+void StoreSender(int fd, const Slot& s, socklen_t alen) {
+  if (alen > 0) {
+    *s.len = alen;
+    return;
+  }
+  // The kernel named no sender. Linux does that for an unbound Unix
+  // sender, which is an unnamed Unix address; a stream socket (TCP) does
+  // it because it has no per-read sender at all. Only our own socket's
+  // family tells the two apart; this costs a syscall, but never on a UDP
+  // or bound-sender read, which always come with an address.
+  struct sockaddr_storage own;
+  socklen_t olen = sizeof own;
+  bool unix_socket =
+      getsockname(fd, reinterpret_cast<struct sockaddr*>(&own), &olen) == 0 &&
+      olen >= offsetof(struct sockaddr_un, sun_path) && own.ss_family == AF_UNIX;
+  if (unix_socket) {
+    auto* un = reinterpret_cast<struct sockaddr_un*>(s.addr);
+    un->sun_family = AF_UNIX;
+    un->sun_path[0] = '\0';
+#ifdef __APPLE__
+    un->sun_len = offsetof(struct sockaddr_un, sun_path);
+#endif
+    *s.len = offsetof(struct sockaddr_un, sun_path);
+  } else {
+    // Cleared too, so nothing that reads the family alone mistakes a
+    // previous sender for this one.
+    s.addr->ss_family = AF_UNSPEC;
+    *s.len = 0;
+  }
+}
+
 namespace {
 
 Napi::Value SockName(const Napi::CallbackInfo& info, bool peer) {
@@ -146,7 +177,8 @@ Napi::Value EncodeUnix(const Napi::CallbackInfo& info) {
 }
 
 // decodeAddress(slot) -> { family, address, port, flowinfo, scopeid } for
-// inet, { family: 'unix', path: Buffer, abstract } for unix; null otherwise.
+// inet, { family: 'unix', path: Buffer, abstract } for unix; null for an
+// empty slot (length 0: no address, see StoreSender) or another family.
 Napi::Value DecodeAddress(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Slot s;
@@ -170,14 +202,6 @@ Napi::Value DecodeAddress(const Napi::CallbackInfo& info) {
     out.Set("port", Num(env, ntohs(v6->sin6_port)));
     out.Set("flowinfo", Num(env, ntohl(v6->sin6_flowinfo)));
     out.Set("scopeid", Num(env, v6->sin6_scope_id));
-    return out;
-  }
-  // Linux reports an unnamed Unix peer (socketpair, unbound sender) with
-  // length 0; only Unix sockets do that.
-  if (len == 0) {
-    out.Set("family", "unix");
-    out.Set("path", Napi::Buffer<char>::New(env, 0));
-    out.Set("abstract", Napi::Boolean::New(env, false));
     return out;
   }
   if (len >= offsetof(struct sockaddr_un, sun_path) &&

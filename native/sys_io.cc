@@ -160,7 +160,7 @@ Napi::Value Writev(const Napi::CallbackInfo& info) {
 }
 
 // recvFrom(fd, buf, off, len, slot) -> bytes | -errno; the sender's address
-// lands in slot.
+// lands in slot (an empty slot when the socket names none, see StoreSender).
 Napi::Value RecvFrom(const Napi::CallbackInfo& info) {
   FdSlice a;
   Slot s;
@@ -170,7 +170,7 @@ Napi::Value RecvFrom(const Napi::CallbackInfo& info) {
   socklen_t alen = sizeof(struct sockaddr_storage);
   auto* from = reinterpret_cast<struct sockaddr*>(s.addr);
   ssize_t r = RetryOnEintr([&] { return recvfrom(a.fd, a.p, a.n, 0, from, &alen); });
-  if (r >= 0) *s.len = alen;
+  if (r >= 0) StoreSender(a.fd, s, alen);
   return Result(info.Env(), r);
 }
 

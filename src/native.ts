@@ -124,6 +124,12 @@ export interface Native {
   peek(fd: number, buf: Uint8Array, offset: number, length: number): number;
   readv(fd: number, bufs: readonly Uint8Array[]): number;
   writev(fd: number, bufs: readonly Uint8Array[]): number;
+  /**
+   * Bytes read, or -errno. The sender goes into `slot`; a Unix sender that
+   * is not bound comes out as an unnamed Unix address, and a socket that
+   * names no sender at all (a connected TCP stream) leaves the slot empty,
+   * which {@link Native.decodeAddress} returns as null.
+   */
   recvFrom(fd: number, buf: Uint8Array, offset: number, length: number, slot: Uint8Array): number;
   sendTo(fd: number, buf: Uint8Array, offset: number, length: number, slot: Uint8Array): number;
   shutdown(fd: number, how: number): number;
@@ -141,6 +147,7 @@ export interface Native {
    */
   encodeInet(host: string, port: number, slot: Uint8Array): number;
   encodeUnix(path: Uint8Array, abstract: boolean, slot: Uint8Array): number;
+  /** The slot's address; null when it holds none (length 0) or one of another family. */
   decodeAddress(slot: Uint8Array): NativeAddress | null;
   wake(fd: number, state: Int32Array): number;
   uvBackendFd(): number;

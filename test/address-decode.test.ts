@@ -2,9 +2,11 @@
  * decodeSlot reads IPv4 addresses in the scratch slot itself, in
  * JavaScript; these tests hold it to what the native decoder says.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { native } from '../src/native';
 import { decodeSlot, encodeInet, newSlot, scratchSlot } from '../src/net/address';
+import { runCleanups } from './cleanup';
+import { pair, waitReadable } from './poll-fixtures';
 
 /** What the native decoder gives for `host:port`, in decodeSlot's shape. */
 function nativeDecoded(host: string, port: number): unknown {
@@ -34,5 +36,19 @@ describe('decodeSlot on the scratch slot', () => {
   it('an IPv4 address in a slot of its own decodes the same', () => {
     const slot = encodeInet({ host: '10.0.0.9', port: 4000 }).slot;
     expect(decodeSlot(slot)).toEqual({ family: 'IPv4', address: '10.0.0.9', port: 4000 });
+  });
+});
+
+describe('a slot that recvFrom filled with no address', () => {
+  afterEach(runCleanups);
+
+  it('recvFrom on a connected TCP stream leaves a slot that decodes as null, not as an unnamed Unix peer', () => {
+    const { client, server } = pair();
+    expect(native.write(client.fd, Buffer.from('x'), 0, 1)).toBe(1);
+    waitReadable(server);
+    // An address already in the slot must not survive either.
+    const slot = encodeInet({ host: '10.0.0.9', port: 4000 }).slot;
+    expect(native.recvFrom(server.fd, Buffer.alloc(4), 0, 4, slot)).toBe(1);
+    expect(native.decodeAddress(slot)).toBeNull();
   });
 });

@@ -180,7 +180,9 @@ export function encodeUnix(addr: UnixAddressLike, syscall = 'bind'): { slot: Uin
 }
 
 /**
- * Decodes a slot written by the kernel.
+ * Decodes a slot written by the kernel. Throws a TypeError for a slot that
+ * holds no address (recvFrom on a socket that names no sender, such as a
+ * connected stream) or one of a family other than inet and Unix.
  *
  * @internal
  */
@@ -200,7 +202,7 @@ export function decodeSlot(slot: Uint8Array): InetAddress | UnixAddress {
     }
   }
   const decoded = native.decodeAddress(slot);
-  if (decoded === null) throw new TypeError('unsupported address family');
+  if (decoded === null) throw new TypeError('no address, or an unsupported address family');
   if (decoded.family === 'unix') {
     return { family: 'unix', path: decoded.path.toString(), abstract: decoded.abstract };
   }
