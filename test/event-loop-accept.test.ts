@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Connection, TcpStream } from '../src/index';
+import { native } from '../src/native';
 import { RawReader, addressOf, connectRaw, newLoop, peerPort, turnUntil } from './event-loop-util';
 import { runCleanups } from './cleanup';
 
@@ -58,5 +59,20 @@ describe('EventLoop maxConnections', () => {
     expect(turnUntil(loop, () => reader.eof, () => reader.pump())).toBe(true);
     expect(factoryCalls).toBe(0);
     expect(loop.connections).toBe(0);
+  });
+});
+
+describe('EventLoop accept errors', () => {
+  it('an accept error is reported to onHandlerError and the loop keeps turning', () => {
+    const errors: string[] = [];
+    const loop = newLoop({ onHandlerError: (err) => errors.push((err as { code?: string }).code ?? String(err)) });
+    const accepted: Connection[] = [];
+    const broken = loop.listen('127.0.0.1:0', () => ({}));
+    const healthy = loop.listen('127.0.0.1:0', (conn) => (accepted.push(conn), {}));
+    // A listening socket shut down under the loop: readable, and accept() says EINVAL.
+    expect(native.shutdown(broken.socket.fd, 0)).toBe(0);
+    connectRaw(addressOf(healthy));
+    expect(turnUntil(loop, () => accepted.length === 1 && errors.length > 0)).toBe(true);
+    expect(errors[0]).toBe('EINVAL');
   });
 });

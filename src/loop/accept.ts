@@ -94,11 +94,15 @@ export function acceptAll(core: LoopCore, entry: ListenerEntry): void {
     try {
       stream = entry.socket.accept() as StreamSocket | typeof WOULD_BLOCK;
     } catch (err) {
-      if (err instanceof SysError && (err.code === 'EMFILE' || err.code === 'ENFILE')) {
-        pauseAccepting(core, entry);
-        return;
-      }
-      throw err;
+      // Out of fds: back off quietly and retry. Anything else the kernel
+      // says (ENOBUFS, ENOMEM, EPERM from a firewall, EINVAL from a listener
+      // shut down under the loop) backs off the same way and is reported:
+      // thrown out of the turn it would end run() and every connection's
+      // service with it. The ring's accept does the same (acceptRecord).
+      if (!(err instanceof SysError)) throw err;
+      pauseAccepting(core, entry);
+      if (err.code !== 'EMFILE' && err.code !== 'ENFILE') core.reportHandlerError(err);
+      return;
     }
     if (stream === WOULD_BLOCK) break;
     takeConnection(core, entry, stream);

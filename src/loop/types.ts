@@ -74,7 +74,9 @@ export interface EventLoopOptions {
   /**
    * Called when a connection's handler throws something that is not a
    * SysError (a bug, not a network event; a SysError is the connection's
-   * onError), and for anything a loop timer or wake hook throws. The
+   * onError), for anything a loop timer or wake hook throws, and for a
+   * listener's accept error other than EMFILE/ENFILE (a SysError; the
+   * listener backs off, 10 ms doubling to 1 s, and tries again). The
    * connection involved is closed first.
    * Default: in attach() mode the error is rethrown on the next tick, so it
    * reaches process 'uncaughtException' as Node users expect; in run() mode
