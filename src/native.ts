@@ -99,6 +99,12 @@ export type NativeAddress =
 /** The addon's exports. */
 export interface Native {
   Poll: new () => NativePoll;
+  /**
+   * The loop's pump (src/loop/pump.ts makes it). `writes` and `records`
+   * must be over an ArrayBuffer, and with `ringBufferSize` (the io_uring
+   * backend) `readArena` over a SharedArrayBuffer, which cannot be
+   * detached while the kernel writes into it.
+   */
   Pump: new (
     poll: NativePoll,
     readArena: Uint8Array,
