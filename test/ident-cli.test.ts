@@ -202,6 +202,13 @@ describe('bad flag values', () => {
     ['--fail-reply with a newline', ['--fail-reply', 'a\nb'], /--fail-reply/],
     ['--opsys with a newline', ['--opsys', 'UNIX\nX'], /--opsys/],
     ['--charset with a newline', ['--charset', 'UTF-8\nX'], /--charset/],
+    ['--reply empty (RFC 1413 wants a user id)', ['--reply', ''], /--reply/],
+    ['--reply with a space', ['--reply', 'a b'], /--reply/],
+    ['--reply starting with a colon', ['--reply', ':x'], /--reply/],
+    ['--fail-reply empty', ['--fail-reply', ''], /--fail-reply/],
+    ['--opsys with a colon', ['--opsys', 'X:Y'], /--opsys/],
+    ['--opsys empty', ['--opsys', ''], /--opsys/],
+    ['--charset with a comma', ['--charset', 'a,b'], /--charset/],
     ['--user naming no user', ['--user', 'edgeloop-no-such-user'], /--user|edgeloop-no-such-user/],
   ];
 
@@ -399,7 +406,7 @@ describe('flags reach the server', () => {
   // and the reply is encoded as latin1, which keeps their low octets: LF and
   // CR. The daemon then sends a second, forged reply line.
   it('--reply with U+010D U+010A cannot put a second reply line on the wire', async () => {
-    const d = await startDaemon(['--reply', 'evil\u010d\u010a1, 2 : USERID : UNIX : root']);
+    const d = await startDaemon(['--reply', 'evil\u010d\u010a1,2:USERID:UNIX:root']);
     const sock = net.connect({ host: '127.0.0.1', port: d.port }, () => sock.write('1, 2\r\n'));
     later(() => {
       sock.destroy();

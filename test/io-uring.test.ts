@@ -23,6 +23,17 @@ const REC_DATA = 1 << 8;
 const REC_EOF = 1 << 9;
 
 describe('EventLoop backend option', () => {
+  it('names EDGELOOP_LOOP_BACKEND when the bad name came from it', () => {
+    const saved = process.env.EDGELOOP_LOOP_BACKEND;
+    process.env.EDGELOOP_LOOP_BACKEND = 'bogus';
+    try {
+      expect(() => new EventLoop()).toThrow(/EDGELOOP_LOOP_BACKEND must be one of .*; got bogus/);
+    } finally {
+      if (saved === undefined) delete process.env.EDGELOOP_LOOP_BACKEND;
+      else process.env.EDGELOOP_LOOP_BACKEND = saved;
+    }
+  });
+
   it('refuses an unknown backend name with ERR_INVALID_ARG_VALUE', () => {
     expect(() => new EventLoop({ backend: 'select' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
   });

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { isIP } from 'node:net';
 import { SysError } from '../errors';
 import { createIdentServer, DEFAULT_IDLE_TIMEOUT_MS, type IdentServer } from '../ident/server';
+import { fieldProblem, userIdProblem } from '../ident/protocol';
 import { formatAddress } from '../net/address';
 import { adoptListeners, listenFds } from './activation';
 import { intFlag, parseFlags, runCli, secondsFlag, usage, UsageError, type FlagSpec } from './args';
@@ -137,9 +138,12 @@ async function main(): Promise<void> {
     if (isIP(a) === 0) throw new UsageError(`--address must be a numeric IPv4 or IPv6 address, got '${a}'`);
   }
   const hide = ((values.hide as string[] | undefined) ?? []).map((h) => (/^[0-9]+$/.test(h) ? Number(h) : h));
-  const text = (name: string): string | undefined => {
+  // The same rules a config file's `reply` follows: no reply the protocol
+  // does not allow, and nothing changed behind the operator's back.
+  const text = (name: string, problemOf: (v: string) => string | null): string | undefined => {
     const v = values[name] as string | undefined;
-    if (v !== undefined && /[\r\n\0]/.test(v)) throw new UsageError(`--${name} must not contain CR, LF or NUL`);
+    const problem = v === undefined ? null : problemOf(v);
+    if (problem !== null) throw new UsageError(`--${name} ${problem}, got ${JSON.stringify(v)}`);
     return v;
   };
   const target = privilegeTarget(values.user as string | undefined, values.group as string | undefined);
@@ -161,10 +165,10 @@ async function main(): Promise<void> {
       port,
       idleTimeoutMs,
       maxConnections,
-      opsys: text('opsys'),
-      charset: text('charset'),
-      fixedReply: text('reply'),
-      failReply: text('fail-reply'),
+      opsys: text('opsys', fieldProblem),
+      charset: text('charset', fieldProblem),
+      fixedReply: text('reply', userIdProblem),
+      failReply: text('fail-reply', userIdProblem),
       unknownErrorOnly: values['unknown-error'] === true,
       hiddenUsers: hide,
       rules,

@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import { ConfigError, configLines } from './config-line';
+import { userIdProblem } from './protocol';
 
 /** What a rule answers for a user's connection. */
 export type IdentAction =
@@ -94,11 +95,8 @@ export function parseAction(words: string[]): IdentAction {
     const text = rest.shift();
     if (text === undefined || text === '') throw new Error("'reply' needs the user id to send");
     if (text.length > MAX_REPLY_TEXT) throw new Error(`the reply is ${text.length} characters; at most ${MAX_REPLY_TEXT}`);
-    if (/^[:,]|[\s]/.test(text)) {
-      // Spaces could only come from a quoted word; a leading ':' or ','
-      // would read as part of the reply's field syntax.
-      throw new Error("the reply must not contain spaces or start with ':' or ','");
-    }
+    const problem = userIdProblem(text);
+    if (problem !== null) throw new Error(`the reply ${problem}`);
     action = { type: 'reply', userId: text };
   } else if (word === 'name' || word === 'numeric' || word === 'hide' || word === 'random') {
     action = { type: word };

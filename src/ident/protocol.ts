@@ -84,6 +84,24 @@ export function userReply(pair: string, opsys: string, charset: string | undefin
   return cap(`${pair} : USERID : ${os}${cs} : ${clean(user)}`);
 }
 
+/**
+ * Why `text` cannot be a fixed user id (null when it can): RFC 1413 wants
+ * at least one octet, and spaces or a leading ':' or ',' would read as
+ * part of the reply's field syntax.
+ */
+export function userIdProblem(text: string): string | null {
+  if (text === '') return 'must not be empty';
+  if (/^[:,]|\s|[\x00-\x1f\x7f]/.test(text)) return "must not contain spaces or control characters, or start with ':' or ','";
+  return null;
+}
+
+/** Why `text` cannot be a reply's opsys or charset field (null when it can). */
+export function fieldProblem(text: string): string | null {
+  if (text === '') return 'must not be empty';
+  if (/[:,\s\x00-\x1f\x7f]/.test(text)) return "must not contain ':', ',', spaces or control characters";
+  return null;
+}
+
 /** Cuts a line to MAX_REPLY_OCTETS - 2 octets (UTF-8), never mid-character. */
 function cap(line: string): string {
   const limit = MAX_REPLY_OCTETS - 2;

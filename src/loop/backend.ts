@@ -56,9 +56,12 @@ export function ioUringUnavailable(reason: string): IoUringUnavailableError {
  * @internal
  */
 export function chooseBackend(option: unknown): BackendChoice {
+  const fromEnv = option === undefined && !!process.env.EDGELOOP_LOOP_BACKEND;
   const asked = option ?? (process.env.EDGELOOP_LOOP_BACKEND || native.backend);
   if (typeof asked !== 'string' || !OPTIONS.includes(asked)) {
-    throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `backend must be one of ${OPTIONS.join(', ')}; got ${String(asked)}`);
+    // Named, when it came from the environment: the caller passed nothing.
+    const what = fromEnv ? 'the environment variable EDGELOOP_LOOP_BACKEND' : 'backend';
+    throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `${what} must be one of ${OPTIONS.join(', ')}; got ${String(asked)}`);
   }
   if (asked === 'epoll' || asked === 'kqueue') {
     if (asked !== native.backend) {
