@@ -70,6 +70,10 @@ describe('npm pack', () => {
     expect(packed.filter((f) => !allowed.test(f))).toEqual([]);
   });
 
+  it('ships the MIT licence text package.json names', () => {
+    expect(packed).toContain('LICENSE');
+  });
+
   it('includes the linux-x64 prebuild, tagged for glibc', () => {
     expect(packed).toContain('prebuilds/linux-x64/edgeloop.glibc.node');
   });
