@@ -47,7 +47,7 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = 
 beforeAll(() => {
   // Work on a copy: prebuildify rebuilds build/, which other tests use.
   fs.mkdirSync(copy);
-  for (const entry of ['package.json', 'package-lock.json', 'binding.gyp', 'README.md', 'tsconfig.json', 'native', 'src', 'scripts']) {
+  for (const entry of ['package.json', 'package-lock.json', 'binding.gyp', 'README.md', 'LICENSE', 'tsconfig.json', 'native', 'src', 'scripts']) {
     fs.cpSync(path.join(ROOT, entry), path.join(copy, entry), { recursive: true });
   }
   fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(copy, 'node_modules'));
