@@ -4,7 +4,7 @@ const { EventLoop, LineCodec, serve } = require('edgeloop');
 
 const loop = new EventLoop();
 const server = serve(loop, { host: '127.0.0.1', port: Number(process.argv[2] ?? 7007) }, {
-  codec: () => new LineCodec({ maxLength: 200 }), // an over-long line is reported, never cut
+  codec: () => new LineCodec({ maxLength: 200 }), // an over-long line is answered, then the connection closes
   service: (line) =>
     line.startsWith('slow ')
       ? new Promise((resolve) => setTimeout(() => resolve(line.toUpperCase()), 100)) // attach() runs promises

@@ -137,6 +137,9 @@ export class EventLoop {
    * EMFILE/ENFILE on accept (out of fds) pause accepting with a backoff
    * (10 ms doubling to 1 s) instead of spinning; accepting resumes on its own.
    */
+  listen(addr: InetAddressLike | TcpListener, factory: HandlerFactory, options?: ListenOptions): LoopListener<TcpListener>;
+  listen(addr: UnixListener, factory: HandlerFactory, options?: ListenOptions): LoopListener<UnixListener>;
+  listen(addr: InetAddressLike | TcpListener | UnixListener, factory: HandlerFactory, options?: ListenOptions): LoopListener;
   listen(addr: InetAddressLike | TcpListener | UnixListener, factory: HandlerFactory, options: ListenOptions = {}): LoopListener {
     if (typeof factory !== 'function') throw new TypeError('factory must be a function');
     checkListenOptions(options);

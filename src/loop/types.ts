@@ -31,10 +31,14 @@ export interface ListenOptions extends TcpListenerOptions {
   idleTimeoutMs?: number;
 }
 
-/** A listener the loop accepts on. */
-export interface LoopListener {
+/**
+ * A listener the loop accepts on. `S` is its socket's type: a TcpListener
+ * for a `host:port` or a TcpListener given to `listen()`, so
+ * `socket.localAddress().port` type-checks without a cast.
+ */
+export interface LoopListener<S extends TcpListener | UnixListener = TcpListener | UnixListener> {
   /** The listening socket. */
-  readonly socket: TcpListener | UnixListener;
+  readonly socket: S;
   /** Connections accepted through it that are still open. */
   readonly connections: number;
   /** Stops accepting and closes the socket (open connections stay). */

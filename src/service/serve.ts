@@ -250,6 +250,13 @@ class Session<Req, Res> implements ConnectionHandler {
  * loop.attach();
  * ```
  */
+export function serve<Req, Res>(loop: EventLoop, addr: InetAddressLike | TcpListener, options: ServeOptions<Req, Res>): LoopListener<TcpListener>;
+export function serve<Req, Res>(loop: EventLoop, addr: UnixListener, options: ServeOptions<Req, Res>): LoopListener<UnixListener>;
+export function serve<Req, Res>(
+  loop: EventLoop,
+  addr: InetAddressLike | TcpListener | UnixListener,
+  options: ServeOptions<Req, Res>,
+): LoopListener;
 export function serve<Req, Res>(
   loop: EventLoop,
   addr: InetAddressLike | TcpListener | UnixListener,
