@@ -46,8 +46,12 @@ const FD_HEADROOM = 256;
 
 function parseArgs(argv) {
   const opts = { seconds: 60, connections: 10000, mode: 'run', backend: null, seed: 1, interval: 10 };
+  const known = ['--mode', '--backend', '--seconds', '--connections', '--seed', '--interval'];
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
+    if (flag === '--help' || flag === '-h') usage(null);
+    // The flag first: '--bogus' is unknown whether or not a value follows.
+    if (!known.includes(flag)) usage(`unknown option ${flag}`);
     const value = argv[++i];
     if (value === undefined) usage(`${flag} needs a value`);
     if (flag === '--mode') {
@@ -69,8 +73,14 @@ function parseArgs(argv) {
   return opts;
 }
 
+/** Prints the usage line, after `why` when it is an error (exit 2), alone for --help (exit 0). */
 function usage(why) {
-  process.stderr.write(`soak: ${why}\nusage: npm run soak -- [--seconds N] [--connections N] [--mode run|attach] [--backend NAME] [--seed S] [--interval S]\n`);
+  const line = 'usage: npm run soak -- [--seconds N] [--connections N] [--mode run|attach] [--backend NAME] [--seed S] [--interval S]\n';
+  if (why === null) {
+    process.stdout.write(line);
+    process.exit(0);
+  }
+  process.stderr.write(`soak: ${why}\n${line}`);
   process.exit(2);
 }
 
